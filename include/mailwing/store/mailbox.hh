@@ -1,0 +1,35 @@
+#pragma once
+// A mailbox's live state: its open log and the index of the messages in it.
+//
+// Owned by the shard that owns the mailbox (directory::owner_shard); only that shard's
+// thread reads or changes it. Its commit thread writes the log file at offsets the shard
+// reserved for it and never touches this object.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "mailwing/store/directory.hh"
+
+namespace mailwing::store {
+
+struct index_entry {
+  uint64_t uid;
+  uint64_t offset;         // of the record header in the log
+  uint64_t payload_bytes;  // the message size as POP3 reports it
+  uint8_t flags;           // record flags (has_dot_line)
+  bool deleted;            // a tombstone names it
+};
+
+struct mailbox {
+  mailbox_id id = 0;
+  std::string address;
+  std::string log_path;
+  int log_fd = -1;
+  uint64_t committed_bytes = 0;  // log bytes that are written and acknowledged
+  uint64_t reserved_bytes = 0;   // committed + handed to an in-flight batch
+  uint64_t next_uid = 1;
+  std::vector<index_entry> messages;  // committed messages in log order
+};
+
+}  // namespace mailwing::store

@@ -1,0 +1,73 @@
+#include "mailwing/net/acceptor.hh"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+
+namespace mailwing::net {
+
+void acceptor::on_accept(int fd) {
+  if (!limit_.try_acquire()) {
+    // Best effort and non-blocking: the socket buffer of a fresh connection is empty.
+    ssize_t ignored = ::send(fd, reject_line_.data(), reject_line_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)ignored;
+    ::close(fd);
+    return;
+  }
+  int one = 1;
+  // Replies are small and pipelined clients wait for them: never let Nagle hold one back.
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  start_session_(fd);
+}
+
+int listen_socket(const std::string& host, uint16_t port) {
+  sockaddr_storage address{};
+  socklen_t address_bytes = 0;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&address);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&address);
+  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    address_bytes = sizeof(sockaddr_in);
+  } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    address_bytes = sizeof(sockaddr_in6);
+  } else {
+    throw std::system_error(EINVAL, std::system_category(), "listen address " + host);
+  }
+  std::string name = host + ":" + std::to_string(port);
+  int fd = ::socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::system_error(errno, std::system_category(), "socket for " + name);
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  if (address.ss_family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), address_bytes) != 0) {
+    int error = errno;
+    ::close(fd);
+    throw std::system_error(error, std::system_category(), "bind " + name);
+  }
+  if (::listen(fd, 4096) != 0) {
+    int error = errno;
+    ::close(fd);
+    throw std::system_error(error, std::system_category(), "listen " + name);
+  }
+  return fd;
+}
+
+uint16_t bound_port(int fd) {
+  sockaddr_storage address{};
+  socklen_t address_bytes = sizeof(address);
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &address_bytes) != 0) return 0;
+  if (address.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in*>(&address)->sin_port);
+  return ntohs(reinterpret_cast<sockaddr_in6*>(&address)->sin6_port);
+}
+
+}  // namespace mailwing::net

@@ -1,0 +1,249 @@
+#include "mailwing/net/connection.hh"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cassert>
+#include <algorithm>
+#include <cstring>
+
+namespace mailwing::net {
+
+connection::connection(reactor::shard& owner, int fd) : owner_(owner) {
+  owner_.io().attach(*this, fd);
+  sockaddr_storage peer{};
+  socklen_t peer_bytes = sizeof(peer);
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_bytes) == 0) {
+    if (peer.ss_family == AF_INET) {
+      const auto& v4 = reinterpret_cast<const sockaddr_in&>(peer);
+      inet_ntop(AF_INET, &v4.sin_addr, peer_address_text_, sizeof(peer_address_text_));
+      peer_port_ = ntohs(v4.sin_port);
+    } else if (peer.ss_family == AF_INET6) {
+      const auto& v6 = reinterpret_cast<const sockaddr_in6&>(peer);
+      inet_ntop(AF_INET6, &v6.sin6_addr, peer_address_text_, sizeof(peer_address_text_));
+      peer_port_ = ntohs(v6.sin6_port);
+    }
+  }
+  peer_address_ = peer_address_text_;
+}
+
+connection::~connection() {
+  assert(closed_ && holds_ == 0);
+  drop_input();
+  release_all_output();
+}
+
+void connection::start() {
+  on_start();
+  flush();
+  update_receiving();
+}
+
+void connection::write(std::string_view bytes) {
+  if (close_requested_ && !io.send_pending && output_queued_bytes_ == 0) return;
+  util::block_pool& pool = owner_.output_pool();
+  while (!bytes.empty()) {
+    if (output_blocks_.empty() || output_tail_bytes_ == pool.block_bytes()) {
+      output_blocks_.push_back(pool.acquire());
+      output_tail_bytes_ = 0;
+    }
+    size_t room = pool.block_bytes() - output_tail_bytes_;
+    size_t take = std::min(room, bytes.size());
+    std::memcpy(output_blocks_.back() + output_tail_bytes_, bytes.data(), take);
+    output_tail_bytes_ += take;
+    output_queued_bytes_ += take;
+    bytes.remove_prefix(take);
+  }
+}
+
+void connection::flush() {
+  if (closed_ || io.closing || io.send_pending) return;
+  if (output_queued_bytes_ > 0) send_more();
+}
+
+void connection::send_more() {
+  assert(!io.send_pending && output_queued_bytes_ > 0);
+  size_t block_bytes = owner_.output_pool().block_bytes();
+  int count = 0;
+  size_t total = 0;
+  for (size_t index = 0; index < output_blocks_.size() && count < 8; ++index) {
+    size_t begin = index == 0 ? output_head_offset_ : 0;
+    size_t end = index + 1 == output_blocks_.size() ? output_tail_bytes_ : block_bytes;
+    if (end == begin) continue;
+    send_iov_[count].iov_base = output_blocks_[index] + begin;
+    send_iov_[count].iov_len = end - begin;
+    total += end - begin;
+    ++count;
+  }
+  assert(count > 0);
+  output_in_flight_bytes_ = total;
+  owner_.io().send(*this, send_iov_, count);
+}
+
+void connection::release_output(size_t bytes) {
+  util::block_pool& pool = owner_.output_pool();
+  assert(bytes <= output_queued_bytes_);
+  output_queued_bytes_ -= bytes;
+  while (bytes > 0) {
+    bool last = output_blocks_.size() == 1;
+    size_t end = last ? output_tail_bytes_ : pool.block_bytes();
+    size_t available = end - output_head_offset_;
+    size_t take = std::min(available, bytes);
+    output_head_offset_ += take;
+    bytes -= take;
+    if (output_head_offset_ == end && !last) {
+      pool.release(output_blocks_.front());
+      output_blocks_.erase(output_blocks_.begin());
+      output_head_offset_ = 0;
+    }
+  }
+  if (output_queued_bytes_ == 0) release_all_output();
+}
+
+void connection::release_all_output() {
+  for (char* block : output_blocks_) owner_.output_pool().release(block);
+  output_blocks_.clear();
+  output_head_offset_ = 0;
+  output_tail_bytes_ = 0;
+  output_queued_bytes_ = 0;
+}
+
+void connection::on_send(int result) {
+  output_in_flight_bytes_ = 0;
+  if (result < 0) {
+    // The peer is gone; nothing more can be said to it.
+    close_now();
+    return;
+  }
+  release_output(static_cast<size_t>(result));
+  if (output_queued_bytes_ > 0) {
+    send_more();
+    if (!output_congested()) deliver_input();
+    return;
+  }
+  if (close_requested_) {
+    owner_.io().close(*this);
+    return;
+  }
+  on_output_drained();
+  deliver_input();
+}
+
+void connection::on_recv(reactor::recv_buffer buffer) {
+  if (close_requested_) {
+    owner_.io().release(buffer);
+    return;
+  }
+  input_queue_.push_back({buffer, 0});
+  deliver_input();
+}
+
+void connection::on_recv_end(int error) {
+  (void)error;  // EOF and a reset end the session the same way
+  input_ended_ = true;
+  receiving_ = false;
+  deliver_input();
+}
+
+void connection::resume_input() {
+  input_paused_ = false;
+  deliver_input();
+}
+
+void connection::deliver_input() {
+  if (delivering_ || closed_) return;
+  delivering_ = true;
+  while (!input_queue_.empty() && !input_paused_ && !close_requested_ && !output_congested()) {
+    queued_buffer& front = input_queue_.front();
+    std::string_view view(front.buffer.data + front.offset, front.buffer.size_bytes - front.offset);
+    size_t consumed = on_input(view);
+    assert(consumed <= view.size());
+    front.offset += static_cast<uint32_t>(consumed);
+    if (front.offset == front.buffer.size_bytes) {
+      owner_.io().release(front.buffer);
+      input_queue_.erase(input_queue_.begin());
+      continue;
+    }
+    // Stopped early: the session paused, closed, or saw the output congested.
+    assert(input_paused_ || close_requested_ || output_congested());
+    break;
+  }
+  if (close_requested_) drop_input();
+  flush();
+  if (input_ended_ && input_queue_.empty() && !input_paused_ && !input_end_delivered_ &&
+      !close_requested_) {
+    input_end_delivered_ = true;
+    on_input_end();
+  }
+  delivering_ = false;
+  if (!closed_) update_receiving();
+}
+
+void connection::update_receiving() {
+  bool want = !close_requested_ && !input_ended_ && !io.closing &&
+              input_queue_.size() < queued_input_buffers_max;
+  if (want == receiving_) return;
+  receiving_ = want;
+  if (want) {
+    owner_.io().recv_start(*this);
+  } else if (!io.closing) {
+    owner_.io().recv_stop(*this);
+  }
+}
+
+void connection::drop_input() {
+  for (const queued_buffer& queued : input_queue_) owner_.io().release(queued.buffer);
+  input_queue_.clear();
+}
+
+void connection::close_after_output() {
+  if (close_requested_) return;
+  close_requested_ = true;
+  disarm_timer();
+  if (!delivering_) drop_input();
+  if (closed_ || io.closing) return;
+  if (io.send_pending) return;  // on_send closes once the output is out
+  if (output_queued_bytes_ > 0) {
+    send_more();
+    return;
+  }
+  owner_.io().close(*this);
+}
+
+void connection::close_now() {
+  close_requested_ = true;
+  disarm_timer();
+  if (!delivering_) drop_input();
+  if (closed_) return;
+  owner_.io().close(*this);
+}
+
+void connection::on_closed() {
+  closed_ = true;
+  disarm_timer();
+  drop_input();
+  // A send may have been cancelled mid-way; the kernel no longer reads the blocks.
+  release_all_output();
+  if (!input_end_delivered_) {
+    input_end_delivered_ = true;
+    on_input_end();
+  }
+  destroy_if_unused();
+}
+
+bool connection::release_hold() {
+  assert(holds_ > 0);
+  --holds_;
+  if (closed_ && holds_ == 0) {
+    delete this;
+    return true;
+  }
+  return false;
+}
+
+void connection::destroy_if_unused() {
+  if (closed_ && holds_ == 0) delete this;
+}
+
+}  // namespace mailwing::net

@@ -1,0 +1,215 @@
+#include "mailwing/server/server.hh"
+
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "mailwing/auth/password.hh"
+#include "mailwing/net/acceptor.hh"
+#include "mailwing/reactor/shard.hh"
+#include "mailwing/reactor/worker.hh"
+#include "mailwing/smtp/recipients.hh"
+#include "mailwing/smtp/service.hh"
+#include "mailwing/store/directory.hh"
+#include "mailwing/store/recovery.hh"
+#include "mailwing/store/store_shard.hh"
+#include "mailwing/util/log.hh"
+
+#ifdef MAILWING_MIMALLOC
+#include <mimalloc.h>
+#endif
+
+namespace mailwing::server {
+namespace {
+
+struct shard_slot {
+  std::unique_ptr<reactor::shard> shard;
+  std::unique_ptr<reactor::worker> worker;
+  std::unique_ptr<store::store_shard> store;
+  std::unique_ptr<smtp::service> smtp;
+  std::vector<int> smtp_listen_fds;
+};
+
+std::vector<int> usable_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  std::vector<int> cpus;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+      if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
+    }
+  }
+  if (cpus.empty()) cpus.push_back(-1);
+  return cpus;
+}
+
+// 10,000 connections need more descriptors than the usual soft limit of 1024.
+void raise_file_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+  getrlimit(RLIMIT_NOFILE, &limit);
+  MW_LOG_DEBUG("file descriptor limit %llu", static_cast<unsigned long long>(limit.rlim_cur));
+}
+
+util::log_severity severity_of(config::log_level level) {
+  switch (level) {
+    case config::log_level::debug: return util::log_severity::debug;
+    case config::log_level::info: return util::log_severity::info;
+    case config::log_level::warn: return util::log_severity::warn;
+    case config::log_level::error: return util::log_severity::error;
+  }
+  return util::log_severity::info;
+}
+
+std::string address_text(const std::string& host, uint16_t port) {
+  bool v6 = host.find(':') != std::string::npos;
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+// One socket per shard per configured address, all bound to the same port; a port of 0
+// becomes whatever the first bind got.
+std::vector<std::vector<int>> open_listeners(std::vector<config::listen_address>& addresses,
+                                             uint32_t shard_count, const char* protocol) {
+  std::vector<std::vector<int>> per_shard(shard_count);
+  for (config::listen_address& address : addresses) {
+    for (uint32_t shard = 0; shard < shard_count; ++shard) {
+      int fd = net::listen_socket(address.host, address.port);
+      if (address.port == 0) address.port = net::bound_port(fd);
+      per_shard[shard].push_back(fd);
+    }
+    MW_LOG_INFO("%s listening on %s", protocol, address_text(address.host, address.port).c_str());
+  }
+  return per_shard;
+}
+
+}  // namespace
+
+int run(config::config cfg, bool embedded_default) {
+  util::set_log_threshold(severity_of(cfg.level));
+  auth::init_crypto();
+
+  // Signals are taken by sigwait on this thread only; every thread started below
+  // inherits the blocked mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  if (embedded_default) {
+    MW_LOG_INFO("no --config given: using the embedded default configuration: %s",
+                std::string(config::embedded_default_json()).c_str());
+  }
+  raise_file_limit();
+  std::vector<int> cpus = usable_cpus();
+  uint32_t shard_count = cfg.shards != 0 ? cfg.shards : static_cast<uint32_t>(cpus.size());
+
+  auto requested = cfg.io_backend == config::io_backend_kind::io_uring ? reactor::backend_choice::io_uring
+                   : cfg.io_backend == config::io_backend_kind::epoll  ? reactor::backend_choice::epoll
+                                                                       : reactor::backend_choice::auto_select;
+  reactor::backend_choice backend = reactor::resolve_backend(requested);
+  const char* backend_name = backend == reactor::backend_choice::epoll ? "epoll" : "io_uring";
+  bool sync = cfg.durability == config::durability_mode::fsync;
+#ifdef MAILWING_MIMALLOC
+  const char* allocator = "mimalloc";
+#else
+  const char* allocator = "system malloc";
+#endif
+  MW_LOG_INFO("mailwing 0.1.0: %u shards, io backend: %s, durability: %s, allocator: %s, data_dir: %s",
+              shard_count, backend_name, sync ? "fsync" : "none", allocator, cfg.data_dir.c_str());
+  if (!sync) {
+    MW_LOG_WARN("durability \"none\": 250 is sent before mail is on disk; a crash loses it "
+                "(for sink benchmarks only)");
+  }
+
+  std::vector<std::string> addresses;
+  for (const config::user& user : cfg.users) addresses.push_back(user.address);
+  store::directory mailboxes(addresses, shard_count);
+  store::recovered_store recovered = store::recover(cfg.data_dir, mailboxes);
+  smtp::recipient_resolver recipients(cfg, mailboxes);
+
+  net::connection_limit smtp_limit(cfg.smtp.connections_max);
+  smtp::smtp_shared shared;
+  shared.cfg = &cfg;
+  shared.mailboxes = &mailboxes;
+  shared.recipients = &recipients;
+  shared.limit = &smtp_limit;
+  shared.spool_dir = cfg.data_dir + "/spool";
+  for (const config::user& user : cfg.users) {
+    if (user.password_is_hash()) {
+      shared.decoy_password_hash = auth::hash_password("decoy password for unknown users");
+      break;
+    }
+  }
+
+  std::vector<std::vector<int>> smtp_fds = open_listeners(cfg.smtp.listen, shard_count, "smtp");
+
+  store::store_options store_options;
+  store_options.data_dir = cfg.data_dir;
+  store_options.sync = sync;
+  store_options.journal_segment_bytes = cfg.store.journal_segment_bytes;
+  store_options.checkpoint_interval_ms = cfg.store.checkpoint_interval_ms;
+
+  std::vector<shard_slot> slots(shard_count);
+  for (uint32_t id = 0; id < shard_count; ++id) {
+    reactor::shard_options options;
+    options.backend = backend;
+    options.cpu = cpus[id % cpus.size()];
+    slots[id].shard = std::make_unique<reactor::shard>(id, shard_count, options);
+    slots[id].worker = std::make_unique<reactor::worker>(*slots[id].shard);
+    std::vector<std::unique_ptr<store::mailbox>> owned;
+    for (auto& box : recovered.mailboxes) {
+      if (box && mailboxes.owner_shard(box->id) == id) owned.push_back(std::move(box));
+    }
+    slots[id].store = std::make_unique<store::store_shard>(*slots[id].shard, *slots[id].worker, mailboxes,
+                                                           std::move(owned), store_options);
+    slots[id].smtp_listen_fds = smtp_fds[id];
+    shared.stores.push_back(slots[id].store.get());
+  }
+
+  for (shard_slot& slot : slots) {
+    slot.worker->start();
+    slot.shard->start([&slot, &shared](reactor::shard& shard) {
+      slot.store->start();
+      slot.smtp = std::make_unique<smtp::service>(shared, shard, *slot.worker);
+      for (int fd : slot.smtp_listen_fds) slot.smtp->listen(fd);
+      smtp::service* service = slot.smtp.get();
+      shard.add_stop_hook([service](bool force) { service->drain(force); });
+      shard.set_drained_check([service] { return service->session_count() == 0; });
+    });
+  }
+  MW_LOG_INFO("ready");
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  MW_LOG_INFO("%s: draining connections and stopping", strsignal(signal_number));
+  for (shard_slot& slot : slots) slot.shard->request_stop();
+  for (shard_slot& slot : slots) slot.shard->join();
+  for (shard_slot& slot : slots) {
+    slot.store->stop();
+    slot.worker->stop();
+  }
+  // Sessions and stores go before the shards whose pools and backends they use.
+  for (shard_slot& slot : slots) {
+    slot.smtp.reset();
+    slot.store.reset();
+  }
+  MW_LOG_INFO("stopped");
+  return 0;
+}
+
+}  // namespace mailwing::server

@@ -1,0 +1,101 @@
+#include "mailwing/smtp/service.hh"
+
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <cassert>
+#include <cstdio>
+#include <ctime>
+
+#include "mailwing/smtp/session.hh"
+#include "mailwing/util/clock.hh"
+
+namespace mailwing::smtp {
+
+service::service(const smtp_shared& shared, reactor::shard& owner, reactor::worker& worker)
+    : shared_(shared),
+      owner_(owner),
+      worker_(worker),
+      command_timeouts_(shared.cfg->smtp.command_timeout_ms),
+      data_timeouts_(shared.cfg->smtp.data_timeout_ms),
+      carry_pool_(shared.cfg->smtp.line_bytes_max + 1, 64),
+      acceptor_(*shared.limit, "421 4.7.0 " + shared.cfg->hostname + " Error: too many connections\r\n",
+                [this](int fd) {
+                  if (draining_) {
+                    shared_.limit->release();
+                    ::close(fd);
+                    return;
+                  }
+                  (new session(*this, fd))->start();
+                }) {
+  owner_.add_timer_list(command_timeouts_);
+  owner_.add_timer_list(data_timeouts_);
+  // A random start keeps queue ids unique across restarts within one second.
+  if (getrandom(&queue_counter_, sizeof(queue_counter_), 0) != sizeof(queue_counter_)) {
+    queue_counter_ = static_cast<uint32_t>(util::monotonic_ms());
+  }
+}
+
+service::~service() {
+  for (int fd : listen_fds_) ::close(fd);
+}
+
+void service::listen(int listen_fd) {
+  listen_fds_.push_back(listen_fd);
+  owner_.io().add_listener(listen_fd, acceptor_);
+}
+
+void service::drain(bool force) {
+  draining_ = true;
+  for (int fd : listen_fds_) {
+    owner_.io().remove_listener(fd);
+    ::close(fd);
+  }
+  listen_fds_.clear();
+  // drain() may close sessions, which removes them from sessions_: iterate a copy.
+  std::vector<session*> current = sessions_;
+  for (session* member : current) {
+    if (force) {
+      member->close_now();
+    } else {
+      member->drain();
+    }
+  }
+}
+
+void service::add(session& member) {
+  member.registry_index = sessions_.size();
+  sessions_.push_back(&member);
+  ++session_count_;
+}
+
+void service::remove(session& member) {
+  size_t index = member.registry_index;
+  assert(index < sessions_.size() && sessions_[index] == &member);
+  sessions_[index] = sessions_.back();
+  sessions_[index]->registry_index = index;
+  sessions_.pop_back();
+  --session_count_;
+}
+
+std::string service::next_queue_id() {
+  char text[32];
+  auto seconds = static_cast<uint32_t>(util::unix_ms() / 1000);
+  std::snprintf(text, sizeof(text), "%08X%02X%06X", seconds, owner_.id() & 0xFF,
+                queue_counter_++ & 0xFFFFFF);
+  return text;
+}
+
+std::string_view service::date_now() {
+  int64_t now = static_cast<int64_t>(util::unix_ms() / 1000);
+  if (now != date_second_) {
+    date_second_ = now;
+    time_t seconds = static_cast<time_t>(now);
+    tm utc{};
+    gmtime_r(&seconds, &utc);
+    std::strftime(date_text_, sizeof(date_text_), "%a, %d %b %Y %H:%M:%S +0000", &utc);
+  }
+  return date_text_;
+}
+
+}  // namespace mailwing::smtp

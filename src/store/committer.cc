@@ -1,0 +1,248 @@
+#include "mailwing/store/committer.hh"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <system_error>
+
+#include "mailwing/store/journal.hh"
+#include "mailwing/util/log.hh"
+#include "mailwing/util/task.hh"
+
+namespace mailwing::store {
+namespace {
+
+// Writes every byte the iovecs describe at `offset`, across short writes and IOV_MAX.
+// Returns 0 or errno.
+int pwritev_all(int fd, const iovec* iov, size_t count, uint64_t offset) {
+  iovec chunk[IOV_MAX];
+  size_t index = 0;
+  size_t skip = 0;  // bytes of iov[index] already written
+  while (index < count) {
+    size_t used = 0;
+    for (size_t i = index; i < count && used < IOV_MAX; ++i) {
+      chunk[used] = iov[i];
+      if (i == index) {
+        chunk[used].iov_base = static_cast<char*>(iov[i].iov_base) + skip;
+        chunk[used].iov_len -= skip;
+      }
+      ++used;
+    }
+    ssize_t written = ::pwritev(fd, chunk, static_cast<int>(used), static_cast<off_t>(offset));
+    if (written < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    offset += static_cast<uint64_t>(written);
+    auto left = static_cast<size_t>(written);
+    while (left > 0 && index < count) {
+      size_t rest = iov[index].iov_len - skip;
+      if (left >= rest) {
+        left -= rest;
+        ++index;
+        skip = 0;
+      } else {
+        skip += left;
+        left = 0;
+      }
+    }
+    while (index < count && iov[index].iov_len == 0) ++index;
+  }
+  return 0;
+}
+
+// Copies a spooled body into a log inside the kernel; falls back to read/write where
+// copy_file_range cannot be used. Returns 0 or errno.
+int copy_spool(const spool_copy& copy) {
+  loff_t in = 0;
+  auto out = static_cast<loff_t>(copy.log_offset);
+  uint64_t left = copy.bytes;
+  while (left > 0) {
+    ssize_t moved = ::copy_file_range(copy.spool_fd, &in, copy.log_fd, &out,
+                                      static_cast<size_t>(std::min<uint64_t>(left, 1u << 30)), 0);
+    if (moved > 0) {
+      left -= static_cast<uint64_t>(moved);
+      continue;
+    }
+    if (moved < 0 && errno == EINTR) continue;
+    if (moved == 0) return EIO;  // the spool file is shorter than the message
+    if (errno != EXDEV && errno != ENOSYS && errno != EINVAL && errno != EOPNOTSUPP) return errno;
+    auto buffer = std::make_unique<char[]>(1 << 20);
+    while (left > 0) {
+      ssize_t got = ::pread(copy.spool_fd, buffer.get(),
+                            static_cast<size_t>(std::min<uint64_t>(left, 1 << 20)), in);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) return got < 0 ? errno : EIO;
+      iovec piece{buffer.get(), static_cast<size_t>(got)};
+      if (int error = pwritev_all(copy.log_fd, &piece, 1, static_cast<uint64_t>(out))) return error;
+      in += got;
+      out += got;
+      left -= static_cast<uint64_t>(got);
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+committer::committer(reactor::shard& owner, std::string journal_dir, uint64_t journal_segment_bytes,
+                     bool journaling, std::function<void(batch*)> on_done)
+    : owner_(owner),
+      journal_dir_(std::move(journal_dir)),
+      journal_segment_bytes_(journal_segment_bytes),
+      journaling_(journaling),
+      on_done_(std::move(on_done)) {}
+
+committer::~committer() {
+  stop();
+  if (journal_fd_ >= 0) ::close(journal_fd_);
+  if (journal_dir_fd_ >= 0) ::close(journal_dir_fd_);
+}
+
+void committer::start() {
+  if (journaling_) {
+    journal_dir_fd_ = ::open(journal_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (journal_dir_fd_ < 0) {
+      throw std::system_error(errno, std::system_category(), "open " + journal_dir_);
+    }
+    open_segment();
+  }
+  thread_ = std::thread([this] { thread_main(); });
+}
+
+void committer::stop() {
+  if (!thread_.joinable()) return;
+  stopping_.store(true, std::memory_order_release);
+  signal_.fetch_add(1, std::memory_order_release);
+  signal_.notify_one();
+  thread_.join();
+}
+
+void committer::submit(batch* work) {
+  assert(!in_flight_);
+  in_flight_ = true;
+  pending_.store(work, std::memory_order_release);
+  signal_.fetch_add(1, std::memory_order_release);
+  signal_.notify_one();
+}
+
+void committer::thread_main() {
+  char name[16];
+  std::snprintf(name, sizeof(name), "commit%u", owner_.id());
+  util::set_thread_log_name(name);
+  pthread_setname_np(pthread_self(), name);
+  for (;;) {
+    uint32_t seen = signal_.load(std::memory_order_acquire);
+    batch* work = pending_.exchange(nullptr, std::memory_order_acq_rel);
+    if (work != nullptr) {
+      perform(*work);
+      owner_.post(owner_.committer_slot(), util::make_task([this, work] {
+        in_flight_ = false;
+        on_done_(work);
+      }));
+      continue;
+    }
+    if (stopping_.load(std::memory_order_acquire)) break;
+    signal_.wait(seen, std::memory_order_acquire);
+  }
+}
+
+void committer::open_segment() {
+  ++segment_sequence_;
+  std::string path = journal_dir_ + "/" + journal_segment_name(owner_.id(), segment_sequence_);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw std::system_error(errno, std::system_category(), "create " + path);
+  // The segment's name must be durable before anything in it is acknowledged.
+  if (::fsync(journal_dir_fd_) != 0) {
+    int error = errno;
+    ::close(fd);
+    throw std::system_error(error, std::system_category(), "fsync " + journal_dir_);
+  }
+  journal_fd_ = fd;
+  segment_path_ = std::move(path);
+  journal_offset_ = 0;
+}
+
+std::string committer::rotate_segment() {
+  std::string retired = segment_path_;
+  int retired_fd = journal_fd_;
+  open_segment();
+  ::close(retired_fd);
+  return retired;
+}
+
+void committer::perform(batch& work) {
+  auto fail = [&work](int error, const char* step) {
+    if (work.error == 0) {
+      work.error = error;
+      work.failed_step = step;
+    }
+  };
+  if (poisoned_error_ != 0) {
+    fail(poisoned_error_, "earlier fdatasync failure");
+    return;
+  }
+  bool journaled = journaling_ && !work.journal_iov.empty();
+  if (journaled) {
+    if (int error = pwritev_all(journal_fd_, work.journal_iov.data(), work.journal_iov.size(),
+                                journal_offset_)) {
+      fail(error, "journal write");
+      return;
+    }
+  }
+  for (const log_write& write : work.log_writes) {
+    if (int error = pwritev_all(write.fd, &work.log_iov[write.iov_begin], write.iov_count,
+                                write.offset)) {
+      fail(error, "log write");
+      return;
+    }
+  }
+  for (const spool_copy& copy : work.spool_copies) {
+    if (int error = copy_spool(copy)) {
+      fail(error, "spool copy");
+      return;
+    }
+  }
+  if (work.sync) {
+    // A spooled message is synced in its own log instead of being copied to the journal
+    // too; it is large, so this costs bandwidth-bound time, not a sync per small message.
+    for (const spool_copy& copy : work.spool_copies) {
+      if (::fdatasync(copy.log_fd) != 0) {
+        poisoned_error_ = errno;
+        fail(errno, "log fdatasync");
+        MW_LOG_ERROR("fdatasync of a mailbox log failed: %s; refusing all further mail",
+                     std::strerror(poisoned_error_));
+        return;
+      }
+    }
+    if (journaled && ::fdatasync(journal_fd_) != 0) {
+      poisoned_error_ = errno;
+      fail(errno, "journal fdatasync");
+      MW_LOG_ERROR("fdatasync of %s failed: %s; refusing all further mail", segment_path_.c_str(),
+                   std::strerror(poisoned_error_));
+      return;
+    }
+  }
+  if (journaled) journal_offset_ += work.journal_bytes;
+  if (journaling_ && journal_offset_ > 0 &&
+      (work.checkpoint || journal_offset_ >= journal_segment_bytes_)) {
+    try {
+      work.retired_segment = rotate_segment();
+    } catch (const std::system_error& error) {
+      // The batch itself is durable; only the next segment could not be made. Keep
+      // appending to the current one and try again at the next checkpoint.
+      MW_LOG_ERROR("journal rotation failed: %s", error.what());
+    }
+  }
+}
+
+}  // namespace mailwing::store

@@ -1,0 +1,128 @@
+#include "mailwing/store/journal.hh"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "mailwing/util/crc32c.hh"
+
+namespace mailwing::store {
+
+void encode_journal_prefix(std::string_view address, std::span<char, journal_prefix_bytes> out) {
+  char* bytes = out.data();
+  uint32_t magic = journal_magic;
+  auto address_bytes = static_cast<uint16_t>(address.size());
+  uint16_t zero16 = 0;
+  uint32_t crc = util::crc32c(address.data(), address.size());
+  uint32_t zero32 = 0;
+  std::memcpy(bytes, &magic, 4);
+  std::memcpy(bytes + 4, &address_bytes, 2);
+  std::memcpy(bytes + 6, &zero16, 2);
+  std::memcpy(bytes + 8, &crc, 4);
+  std::memcpy(bytes + 12, &zero32, 4);
+}
+
+std::string journal_segment_name(uint32_t shard, uint64_t sequence) {
+  char name[64];
+  std::snprintf(name, sizeof(name), "shard%u-%016" PRIx64 ".journal", shard, sequence);
+  return name;
+}
+
+bool parse_journal_segment_name(std::string_view name, uint32_t& shard, uint64_t& sequence) {
+  unsigned parsed_shard = 0;
+  uint64_t parsed_sequence = 0;
+  int consumed = 0;
+  std::string text(name);
+  if (std::sscanf(text.c_str(), "shard%u-%16" SCNx64 ".journal%n", &parsed_shard,
+                  &parsed_sequence, &consumed) != 2 ||
+      static_cast<size_t>(consumed) != text.size()) {
+    return false;
+  }
+  shard = parsed_shard;
+  sequence = parsed_sequence;
+  return true;
+}
+
+journal_read_result read_journal(const std::string& path,
+                                 const std::function<void(const journal_entry&)>& visit) {
+  journal_read_result result;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    result.problem = std::string("open: ") + std::strerror(errno);
+    return result;
+  }
+  // Segments are bounded (journal_segment_bytes), so reading one whole is simple and fine.
+  std::string data;
+  struct stat info{};
+  if (::fstat(fd, &info) == 0) data.resize(static_cast<size_t>(info.st_size));
+  size_t filled = 0;
+  while (filled < data.size()) {
+    ssize_t got = ::read(fd, data.data() + filled, data.size() - filled);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;
+    filled += static_cast<size_t>(got);
+  }
+  ::close(fd);
+  data.resize(filled);
+  result.file_bytes = filled;
+
+  size_t offset = 0;
+  while (offset < data.size()) {
+    const char* at = data.data() + offset;
+    size_t left = data.size() - offset;
+    if (left < journal_prefix_bytes + record_header_bytes) {
+      result.problem = "truncated entry";
+      break;
+    }
+    uint32_t magic;
+    uint16_t address_bytes;
+    uint32_t address_crc;
+    std::memcpy(&magic, at, 4);
+    std::memcpy(&address_bytes, at + 4, 2);
+    std::memcpy(&address_crc, at + 8, 4);
+    if (magic != journal_magic) {
+      result.problem = "bad magic";
+      break;
+    }
+    if (left < journal_prefix_bytes + address_bytes + record_header_bytes) {
+      result.problem = "truncated entry";
+      break;
+    }
+    std::string_view address(at + journal_prefix_bytes, address_bytes);
+    if (util::crc32c(address.data(), address.size()) != address_crc) {
+      result.problem = "bad address checksum";
+      break;
+    }
+    const char* header_at = at + journal_prefix_bytes + address_bytes;
+    decoded_header decoded =
+        decode_record_header(std::span<const char, record_header_bytes>(header_at, record_header_bytes));
+    if (decoded.status != header_status::ok) {
+      result.problem = "bad record header";
+      break;
+    }
+    size_t entry_head = journal_prefix_bytes + address_bytes + record_header_bytes;
+    if (decoded.header.payload_bytes > left - entry_head) {
+      result.problem = "truncated payload";
+      break;
+    }
+    std::string_view payload(header_at + record_header_bytes,
+                             static_cast<size_t>(decoded.header.payload_bytes));
+    if (util::crc32c(payload.data(), payload.size()) != decoded.header.payload_crc32c) {
+      result.problem = "bad payload checksum";
+      break;
+    }
+    visit(journal_entry{address, decoded.header, payload});
+    ++result.entries;
+    offset += entry_head + payload.size();
+    result.valid_bytes = offset;
+  }
+  return result;
+}
+
+}  // namespace mailwing::store

@@ -1,0 +1,232 @@
+#include "mailwing/store/store_shard.hh"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+
+#include "mailwing/reactor/backend.hh"
+#include "mailwing/store/journal.hh"
+#include "mailwing/store/record.hh"
+#include "mailwing/util/log.hh"
+#include "mailwing/util/task.hh"
+
+namespace mailwing::store {
+
+store_shard::store_shard(reactor::shard& owner, reactor::worker& worker,
+                         const directory& mailboxes, std::vector<std::unique_ptr<mailbox>> owned,
+                         const store_options& options)
+    : owner_(owner),
+      worker_(worker),
+      directory_(mailboxes),
+      options_(options),
+      committer_(owner, options.data_dir + "/journal", options.journal_segment_bytes,
+                 options.sync, [this](batch* work) { on_batch_done(work); }) {
+  mailboxes_.resize(mailboxes.size());
+  for (auto& box : owned) {
+    assert(directory_.owner_shard(box->id) == owner.id());
+    mailbox_id id = box->id;
+    mailboxes_[id] = std::move(box);
+  }
+}
+
+store_shard::~store_shard() {
+  if (data_dir_fd_ >= 0) ::close(data_dir_fd_);
+}
+
+void store_shard::start() {
+  data_dir_fd_ = ::open(options_.data_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (data_dir_fd_ < 0) {
+    throw std::system_error(errno, std::system_category(), "open " + options_.data_dir);
+  }
+  committer_.start();
+  owner_.add_loop_hook(*this);
+}
+
+void store_shard::stop() {
+  committer_.stop();
+  if (!options_.sync) return;
+  // Everything this shard appended is in its logs; one syncfs makes the journal
+  // unnecessary, so the next start has nothing to replay.
+  if (::syncfs(data_dir_fd_) != 0) {
+    MW_LOG_ERROR("final checkpoint: syncfs failed: %s; the journal is kept for replay",
+                 std::strerror(errno));
+    return;
+  }
+  if (::unlink(committer_.segment_path().c_str()) != 0 && errno != ENOENT) {
+    MW_LOG_WARN("could not delete %s: %s", committer_.segment_path().c_str(), std::strerror(errno));
+  }
+}
+
+mailbox* store_shard::find(mailbox_id id) {
+  return id < mailboxes_.size() ? mailboxes_[id].get() : nullptr;
+}
+
+void store_shard::deliver(delivery_part& part) {
+  waiting_.push_back(&part);
+}
+
+bool store_shard::busy() const {
+  return !waiting_.empty() || !committer_.idle() || checkpoints_running_ > 0;
+}
+
+void store_shard::before_wait() {
+  if (!committer_.idle()) return;
+  bool checkpoint_due = options_.sync && written_since_checkpoint_ &&
+                        owner_.now_ms() - last_checkpoint_ms_ >= options_.checkpoint_interval_ms;
+  if (!waiting_.empty() || checkpoint_due) start_batch(checkpoint_due);
+}
+
+void store_shard::start_batch(bool checkpoint) {
+  batch& work = *spare_;
+  spare_ = spare_ == &batches_[0] ? &batches_[1] : &batches_[0];
+  work.clear();
+  work.sync = options_.sync;
+  work.checkpoint = checkpoint;
+  // The scratch area holds every header the iovecs will point into, so it is sized once
+  // here and never reallocated while the batch is built.
+  size_t scratch_bytes = 0;
+  for (const delivery_part* part : waiting_) {
+    for (mailbox_id id : part->mailboxes) {
+      scratch_bytes += journal_prefix_bytes + record_header_bytes;
+      (void)id;
+    }
+  }
+  work.scratch.resize(scratch_bytes);
+  for (delivery_part* part : waiting_) {
+    const message& payload = part->parent->payload();
+    for (mailbox_id id : part->mailboxes) {
+      mailbox* box = find(id);
+      assert(box != nullptr && "delivered to the owning shard only");
+      add_record(work, *box, payload);
+    }
+    work.parts.push_back(part);
+  }
+  waiting_.clear();
+  if (!work.placements.empty()) written_since_checkpoint_ = true;
+  if (checkpoint) {
+    last_checkpoint_ms_ = owner_.now_ms();
+    written_since_checkpoint_ = !work.placements.empty();
+  }
+  committer_.submit(&work);
+}
+
+void store_shard::add_record(batch& work, mailbox& box, const message& payload) {
+  size_t scratch_used = work.placements.size() * (journal_prefix_bytes + record_header_bytes);
+  char* prefix = work.scratch.data() + scratch_used;
+  char* header_bytes = prefix + journal_prefix_bytes;
+
+  record_header header;
+  header.type = record_type::message;
+  header.flags = payload.has_dot_line ? record_flag_has_dot_line : 0;
+  header.uid = box.next_uid++;
+  header.arrival_ms = payload.arrival_ms;
+  header.payload_bytes = payload.payload_bytes();
+  header.payload_crc32c = payload.payload_crc32c;
+  encode_record_header(header, std::span<char, record_header_bytes>(header_bytes, record_header_bytes));
+
+  uint64_t offset = box.reserved_bytes;
+  box.reserved_bytes += record_header_bytes + header.payload_bytes;
+  work.placements.push_back({box.id, header.uid, offset, header.payload_bytes, header.flags});
+
+  // The log gets header, trace and body; contiguous records for one mailbox share one
+  // pwritev.
+  size_t iov_begin = work.log_iov.size();
+  work.log_iov.push_back({header_bytes, record_header_bytes});
+  work.log_iov.push_back({const_cast<char*>(payload.trace.data()), payload.trace.size()});
+  if (payload.spooled()) {
+    work.spool_copies.push_back({box.log_fd, offset + record_header_bytes + payload.trace.size(),
+                                 payload.spool_fd, payload.body_bytes});
+  } else {
+    for (const iovec& block : payload.body_blocks) work.log_iov.push_back(block);
+  }
+  size_t iov_count = work.log_iov.size() - iov_begin;
+  if (!work.log_writes.empty()) {
+    log_write& last = work.log_writes.back();
+    uint64_t last_end = last.offset;
+    for (size_t i = 0; i < last.iov_count; ++i) last_end += work.log_iov[last.iov_begin + i].iov_len;
+    if (last.fd == box.log_fd && last_end == offset && last.iov_begin + last.iov_count == iov_begin &&
+        !payload.spooled()) {
+      last.iov_count += iov_count;
+      iov_count = 0;
+    }
+  }
+  if (iov_count > 0) work.log_writes.push_back({box.log_fd, offset, iov_begin, iov_count});
+
+  // The journal gets the same record behind a prefix naming the mailbox. A spooled body
+  // is synced in its log instead (committer.cc), so it is not written twice.
+  if (options_.sync && !payload.spooled()) {
+    encode_journal_prefix(box.address, std::span<char, journal_prefix_bytes>(prefix, journal_prefix_bytes));
+    work.journal_iov.push_back({prefix, journal_prefix_bytes});
+    work.journal_iov.push_back({const_cast<char*>(box.address.data()), box.address.size()});
+    for (size_t i = iov_begin; i < work.log_iov.size(); ++i) work.journal_iov.push_back(work.log_iov[i]);
+    work.journal_bytes += journal_prefix_bytes + box.address.size() + record_header_bytes +
+                          header.payload_bytes;
+  }
+}
+
+void store_shard::on_batch_done(batch* work) {
+  bool ok = work->error == 0;
+  if (ok) {
+    for (const batch::placed& placed : work->placements) {
+      mailbox& box = *mailboxes_[placed.mailbox];
+      box.messages.push_back({placed.uid, placed.offset, placed.payload_bytes, placed.flags, false});
+      box.committed_bytes = placed.offset + record_header_bytes + placed.payload_bytes;
+    }
+    failure_logged_ = false;
+  } else {
+    if (!failure_logged_) {
+      MW_LOG_ERROR("commit failed at %s: %s; %zu deliveries refused", work->failed_step,
+                   std::strerror(work->error), work->parts.size());
+      failure_logged_ = true;
+    }
+    // Later appends overwrite whatever the failed batch left past the committed end.
+    for (const batch::placed& placed : work->placements) {
+      mailbox& box = *mailboxes_[placed.mailbox];
+      box.reserved_bytes = box.committed_bytes;
+    }
+  }
+  for (delivery_part* part : work->parts) {
+    part->ok = ok;
+    report(*part);
+  }
+  if (!work->retired_segment.empty()) {
+    ++checkpoints_running_;
+    std::string segment = work->retired_segment;
+    int data_dir_fd = data_dir_fd_;
+    reactor::shard* owner = &owner_;
+    worker_.run(util::make_task([this, owner, segment, data_dir_fd] {
+      // One syncfs makes every log write before it durable, whatever the number of
+      // mailboxes; only then may the journal segment that also held them go.
+      bool synced = ::syncfs(data_dir_fd) == 0;
+      if (!synced) {
+        MW_LOG_ERROR("checkpoint: syncfs failed: %s; keeping %s for replay", std::strerror(errno),
+                     segment.c_str());
+      } else if (::unlink(segment.c_str()) != 0) {
+        MW_LOG_WARN("checkpoint: could not delete %s: %s", segment.c_str(), std::strerror(errno));
+      }
+      owner->post(owner->worker_slot(), util::make_task([this, synced] { checkpoint_finished(synced); }));
+    }));
+  }
+}
+
+void store_shard::report(delivery_part& part) {
+  if (part.origin == &owner_) {
+    part.parent->part_done(part);
+    return;
+  }
+  delivery_part* done = &part;
+  owner_.submit_to(*part.origin, util::make_task([done] { done->parent->part_done(*done); }));
+}
+
+void store_shard::checkpoint_finished(bool ok) {
+  assert(checkpoints_running_ > 0);
+  --checkpoints_running_;
+  (void)ok;
+}
+
+}  // namespace mailwing::store
