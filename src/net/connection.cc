@@ -44,17 +44,22 @@ void connection::write(std::string_view bytes) {
   if (close_requested_ && !io.send_pending && output_queued_bytes_ == 0) return;
   util::block_pool& pool = owner_.output_pool();
   while (!bytes.empty()) {
-    if (output_blocks_.empty() || output_tail_bytes_ == pool.block_bytes()) {
-      output_blocks_.push_back(pool.acquire());
-      output_tail_bytes_ = 0;
+    if (output_.empty() || output_.back().file_fd >= 0 || output_.back().end == pool.block_bytes()) {
+      output_.push_back({pool.acquire(), 0, 0, -1, 0, 0});
     }
-    size_t room = pool.block_bytes() - output_tail_bytes_;
-    size_t take = std::min(room, bytes.size());
-    std::memcpy(output_blocks_.back() + output_tail_bytes_, bytes.data(), take);
-    output_tail_bytes_ += take;
+    output_segment& tail = output_.back();
+    size_t take = std::min(pool.block_bytes() - tail.end, bytes.size());
+    std::memcpy(tail.block + tail.end, bytes.data(), take);
+    tail.end += static_cast<uint32_t>(take);
     output_queued_bytes_ += take;
     bytes.remove_prefix(take);
   }
+}
+
+void connection::write_file(int file_fd, uint64_t offset, uint64_t bytes) {
+  if (bytes == 0 || (close_requested_ && !io.send_pending && output_queued_bytes_ == 0)) return;
+  output_.push_back({nullptr, 0, 0, file_fd, offset, bytes});
+  output_queued_bytes_ += bytes;
 }
 
 void connection::flush() {
@@ -64,53 +69,56 @@ void connection::flush() {
 
 void connection::send_more() {
   assert(!io.send_pending && output_queued_bytes_ > 0);
-  size_t block_bytes = owner_.output_pool().block_bytes();
+  const output_segment& front = output_.front();
+  if (front.file_fd >= 0) {
+    owner_.io().send_file(*this, front.file_fd, front.file_offset, front.file_bytes);
+    return;
+  }
   int count = 0;
-  size_t total = 0;
-  for (size_t index = 0; index < output_blocks_.size() && count < 8; ++index) {
-    size_t begin = index == 0 ? output_head_offset_ : 0;
-    size_t end = index + 1 == output_blocks_.size() ? output_tail_bytes_ : block_bytes;
-    if (end == begin) continue;
-    send_iov_[count].iov_base = output_blocks_[index] + begin;
-    send_iov_[count].iov_len = end - begin;
-    total += end - begin;
+  for (const output_segment& segment : output_) {
+    if (segment.file_fd >= 0 || count == static_cast<int>(std::size(send_iov_))) break;
+    if (segment.end == segment.begin) continue;
+    send_iov_[count].iov_base = segment.block + segment.begin;
+    send_iov_[count].iov_len = segment.end - segment.begin;
     ++count;
   }
   assert(count > 0);
-  output_in_flight_bytes_ = total;
   owner_.io().send(*this, send_iov_, count);
 }
 
 void connection::release_output(size_t bytes) {
-  util::block_pool& pool = owner_.output_pool();
   assert(bytes <= output_queued_bytes_);
   output_queued_bytes_ -= bytes;
-  while (bytes > 0) {
-    bool last = output_blocks_.size() == 1;
-    size_t end = last ? output_tail_bytes_ : pool.block_bytes();
-    size_t available = end - output_head_offset_;
-    size_t take = std::min(available, bytes);
-    output_head_offset_ += take;
-    bytes -= take;
-    if (output_head_offset_ == end && !last) {
-      pool.release(output_blocks_.front());
-      output_blocks_.erase(output_blocks_.begin());
-      output_head_offset_ = 0;
+  size_t consumed_segments = 0;
+  for (output_segment& segment : output_) {
+    if (segment.file_fd >= 0) {
+      uint64_t take = std::min<uint64_t>(segment.file_bytes, bytes);
+      segment.file_offset += take;
+      segment.file_bytes -= take;
+      bytes -= static_cast<size_t>(take);
+      if (segment.file_bytes > 0) break;
+    } else {
+      size_t take = std::min<size_t>(segment.end - segment.begin, bytes);
+      segment.begin += static_cast<uint32_t>(take);
+      bytes -= take;
+      if (segment.begin < segment.end) break;
+      owner_.output_pool().release(segment.block);
     }
+    ++consumed_segments;
+    if (bytes == 0) break;
   }
-  if (output_queued_bytes_ == 0) release_all_output();
+  output_.erase(output_.begin(), output_.begin() + static_cast<ptrdiff_t>(consumed_segments));
 }
 
 void connection::release_all_output() {
-  for (char* block : output_blocks_) owner_.output_pool().release(block);
-  output_blocks_.clear();
-  output_head_offset_ = 0;
-  output_tail_bytes_ = 0;
+  for (const output_segment& segment : output_) {
+    if (segment.file_fd < 0) owner_.output_pool().release(segment.block);
+  }
+  output_.clear();
   output_queued_bytes_ = 0;
 }
 
 void connection::on_send(int result) {
-  output_in_flight_bytes_ = 0;
   if (result < 0) {
     // The peer is gone; nothing more can be said to it.
     close_now();

@@ -9,9 +9,11 @@
 
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cassert>
 #include <cerrno>
 #include <cstring>
@@ -57,6 +59,7 @@ class epoll_backend final : public backend {
   void recv_start(io_target& target) override;
   void recv_stop(io_target& target) override;
   void send(io_target& target, const iovec* iov, int iov_count) override;
+  void send_file(io_target& target, int file_fd, uint64_t offset, uint64_t bytes) override;
   void close(io_target& target) override;
   void release(const recv_buffer& buffer) override;
   void run_once(int timeout_ms) override;
@@ -186,16 +189,33 @@ void epoll_backend::send(io_target& target, const iovec* iov, int iov_count) {
   try_send(target);
 }
 
+void epoll_backend::send_file(io_target& target, int file_fd, uint64_t offset, uint64_t bytes) {
+  assert(!target.io.send_pending && !target.io.closing && bytes > 0);
+  target.io.send_pending = true;
+  target.io.send_file_fd = file_fd;
+  target.io.send_file_offset = offset;
+  target.io.send_file_bytes = bytes;
+  try_send(target);
+}
+
 void epoll_backend::try_send(io_target& target) {
-  msghdr message{};
-  message.msg_iov = const_cast<iovec*>(target.io.send_iov);
-  message.msg_iovlen = static_cast<size_t>(target.io.send_iov_count);
-  ssize_t written = ::sendmsg(target.io.fd, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+  ssize_t written;
+  if (target.io.send_file_fd >= 0) {
+    auto offset = static_cast<off_t>(target.io.send_file_offset);
+    written = ::sendfile(target.io.fd, target.io.send_file_fd, &offset,
+                         static_cast<size_t>(std::min<uint64_t>(target.io.send_file_bytes, 1u << 30)));
+  } else {
+    msghdr message{};
+    message.msg_iov = const_cast<iovec*>(target.io.send_iov);
+    message.msg_iovlen = static_cast<size_t>(target.io.send_iov_count);
+    written = ::sendmsg(target.io.fd, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+  }
   if (written < 0 && (errno == EAGAIN || errno == EINTR)) {
     update_interest(target);  // wait for EPOLLOUT
     return;
   }
   target.io.send_pending = false;
+  target.io.send_file_fd = -1;
   update_interest(target);
   deferred_.push_back({&target, deferred::what::send,
                        written < 0 ? -errno : static_cast<int>(written)});

@@ -35,6 +35,9 @@ class connection : public reactor::io_target, public reactor::timer_entry {
 
   // Appends bytes to the output. Sending starts at flush() or when on_input returns.
   void write(std::string_view bytes);
+  // Appends a range of a file to the output, sent by the kernel (backend::send_file)
+  // after everything written before it. The fd must stay open until the output drains.
+  void write_file(int file_fd, uint64_t offset, uint64_t bytes);
   void flush();
   size_t output_queued_bytes() const { return output_queued_bytes_; }
   // The session should stop producing replies past this (see on_input).
@@ -107,14 +110,20 @@ class connection : public reactor::io_target, public reactor::timer_entry {
     reactor::recv_buffer buffer;
     uint32_t offset;  // bytes already consumed
   };
+  // One piece of output: bytes [begin, end) of an output_pool block, or a file range.
+  struct output_segment {
+    char* block;
+    uint32_t begin;
+    uint32_t end;
+    int file_fd;  // >= 0: a file segment
+    uint64_t file_offset;
+    uint64_t file_bytes;
+  };
 
   reactor::shard& owner_;
   std::vector<queued_buffer> input_queue_;
-  std::vector<char*> output_blocks_;   // output_pool blocks, oldest first
-  size_t output_head_offset_ = 0;      // consumed bytes of output_blocks_[0]
-  size_t output_tail_bytes_ = 0;       // used bytes of output_blocks_.back()
+  std::vector<output_segment> output_;  // oldest first
   size_t output_queued_bytes_ = 0;
-  size_t output_in_flight_bytes_ = 0;
   iovec send_iov_[8];
   uint32_t holds_ = 0;
   bool input_paused_ = false;      // the session asked to wait

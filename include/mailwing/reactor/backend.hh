@@ -43,9 +43,13 @@ struct io_slot {
   bool closing = false;
   bool starved = false;       // recv stopped for lack of pooled buffers; resumes on release
   uint32_t epoll_events = 0;  // epoll: the interest set registered with the kernel
-  // The pending send, kept here so it outlives the call that queued it.
+  // The pending send, kept here so it outlives the call that queued it: either iovecs
+  // or (send_file_fd >= 0) a file range.
   const iovec* send_iov = nullptr;
   int send_iov_count = 0;
+  int send_file_fd = -1;
+  uint64_t send_file_offset = 0;
+  uint64_t send_file_bytes = 0;
   msghdr send_msg{};  // io_uring: sendmsg reads it asynchronously
 };
 
@@ -111,6 +115,10 @@ class backend {
   // At most one send per target at a time. The iovec array and the bytes must stay
   // valid until on_send.
   virtual void send(io_target& target, const iovec* iov, int iov_count) = 0;
+  // Sends bytes [offset, offset + bytes) of a regular file, inside the kernel (sendfile,
+  // which splices page-cache pages to the socket): the bytes never enter user space.
+  // Completes like send(), possibly with fewer bytes.
+  virtual void send_file(io_target& target, int file_fd, uint64_t offset, uint64_t bytes) = 0;
   // Cancels what is in flight, closes the socket, then calls on_closed (later, from
   // run_once, never from inside this call).
   virtual void close(io_target& target) = 0;
