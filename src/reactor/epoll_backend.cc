@@ -157,7 +157,7 @@ void epoll_backend::attach(io_target& target, int fd) {
 void epoll_backend::update_interest(io_target& target) {
   uint32_t wanted = 0;
   if (target.io.recv_wanted && !target.io.starved) wanted |= EPOLLIN | EPOLLRDHUP;
-  if (target.io.send_pending) wanted |= EPOLLOUT;
+  if (target.io.send_pending && !target.io.send_done) wanted |= EPOLLOUT;
   if (target.io.closing) wanted = 0;
   if (wanted == target.io.epoll_events) return;
   epoll_event event{};
@@ -214,7 +214,9 @@ void epoll_backend::try_send(io_target& target) {
     update_interest(target);  // wait for EPOLLOUT
     return;
   }
-  target.io.send_pending = false;
+  // send_pending stays set until on_send runs: until then the connection has not
+  // released these bytes, and a send queued in between would send them again.
+  target.io.send_done = true;
   target.io.send_file_fd = -1;
   update_interest(target);
   deferred_.push_back({&target, deferred::what::send,
@@ -310,7 +312,7 @@ void epoll_backend::run_once(int timeout_ms) {
     }
     auto& target = *static_cast<io_target*>(pointer);
     if (target.io.closing) continue;
-    if ((event.events & EPOLLOUT) && target.io.send_pending) try_send(target);
+    if ((event.events & EPOLLOUT) && target.io.send_pending && !target.io.send_done) try_send(target);
     if (target.io.closing) continue;
     if ((event.events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && target.io.recv_wanted) {
       on_readable(target);
@@ -322,7 +324,11 @@ void epoll_backend::run_once(int timeout_ms) {
     batch.swap(deferred_);
     for (const deferred& item : batch) {
       if (item.target->io.closing) continue;
-      if (item.event == deferred::what::send) item.target->on_send(item.result);
+      if (item.event == deferred::what::send) {
+        item.target->io.send_pending = false;
+        item.target->io.send_done = false;
+        item.target->on_send(item.result);
+      }
     }
   }
   std::vector<io_target*> closed;

@@ -15,6 +15,7 @@
 
 #include "mailwing/auth/password.hh"
 #include "mailwing/net/acceptor.hh"
+#include "mailwing/pop3/service.hh"
 #include "mailwing/reactor/shard.hh"
 #include "mailwing/reactor/worker.hh"
 #include "mailwing/smtp/recipients.hh"
@@ -36,7 +37,9 @@ struct shard_slot {
   std::unique_ptr<reactor::worker> worker;
   std::unique_ptr<store::store_shard> store;
   std::unique_ptr<smtp::service> smtp;
+  std::unique_ptr<pop3::service> pop3;
   std::vector<int> smtp_listen_fds;
+  std::vector<int> pop3_listen_fds;
 };
 
 std::vector<int> usable_cpus() {
@@ -155,8 +158,15 @@ int run(config::config cfg, bool embedded_default) {
       break;
     }
   }
+  net::connection_limit pop3_limit(cfg.pop3.connections_max);
+  pop3::pop3_shared pop3_shared;
+  pop3_shared.cfg = &cfg;
+  pop3_shared.mailboxes = &mailboxes;
+  pop3_shared.limit = &pop3_limit;
+  pop3_shared.decoy_password_hash = shared.decoy_password_hash;
 
   std::vector<std::vector<int>> smtp_fds = open_listeners(cfg.smtp.listen, shard_count, "smtp");
+  std::vector<std::vector<int>> pop3_fds = open_listeners(cfg.pop3.listen, shard_count, "pop3");
 
   store::store_options store_options;
   store_options.data_dir = cfg.data_dir;
@@ -178,18 +188,28 @@ int run(config::config cfg, bool embedded_default) {
     slots[id].store = std::make_unique<store::store_shard>(*slots[id].shard, *slots[id].worker, mailboxes,
                                                            std::move(owned), store_options);
     slots[id].smtp_listen_fds = smtp_fds[id];
+    slots[id].pop3_listen_fds = pop3_fds[id];
     shared.stores.push_back(slots[id].store.get());
+    pop3_shared.stores.push_back(slots[id].store.get());
   }
 
   for (shard_slot& slot : slots) {
     slot.worker->start();
-    slot.shard->start([&slot, &shared](reactor::shard& shard) {
+    slot.shard->start([&slot, &shared, &pop3_shared](reactor::shard& shard) {
       slot.store->start();
       slot.smtp = std::make_unique<smtp::service>(shared, shard, *slot.worker);
+      slot.pop3 = std::make_unique<pop3::service>(pop3_shared, shard, *slot.worker);
       for (int fd : slot.smtp_listen_fds) slot.smtp->listen(fd);
-      smtp::service* service = slot.smtp.get();
-      shard.add_stop_hook([service](bool force) { service->drain(force); });
-      shard.set_drained_check([service] { return service->session_count() == 0; });
+      for (int fd : slot.pop3_listen_fds) slot.pop3->listen(fd);
+      smtp::service* smtp_service = slot.smtp.get();
+      pop3::service* pop3_service = slot.pop3.get();
+      shard.add_stop_hook([smtp_service, pop3_service](bool force) {
+        smtp_service->drain(force);
+        pop3_service->drain(force);
+      });
+      shard.set_drained_check([smtp_service, pop3_service] {
+        return smtp_service->session_count() == 0 && pop3_service->session_count() == 0;
+      });
     });
   }
   MW_LOG_INFO("ready");
@@ -206,6 +226,7 @@ int run(config::config cfg, bool embedded_default) {
   // Sessions and stores go before the shards whose pools and backends they use.
   for (shard_slot& slot : slots) {
     slot.smtp.reset();
+    slot.pop3.reset();
     slot.store.reset();
   }
   MW_LOG_INFO("stopped");

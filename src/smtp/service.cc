@@ -3,7 +3,6 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include <cassert>
 #include <cstdio>
 #include <ctime>
 
@@ -52,30 +51,7 @@ void service::drain(bool force) {
     ::close(fd);
   }
   listen_fds_.clear();
-  // drain() may close sessions, which removes them from sessions_: iterate a copy.
-  std::vector<session*> current = sessions_;
-  for (session* member : current) {
-    if (force) {
-      member->close_now();
-    } else {
-      member->drain();
-    }
-  }
-}
-
-void service::add(session& member) {
-  member.registry_index = sessions_.size();
-  sessions_.push_back(&member);
-  ++session_count_;
-}
-
-void service::remove(session& member) {
-  size_t index = member.registry_index;
-  assert(index < sessions_.size() && sessions_[index] == &member);
-  sessions_[index] = sessions_.back();
-  sessions_[index]->registry_index = index;
-  sessions_.pop_back();
-  --session_count_;
+  for (session* member : sessions_.snapshot()) member->drain(force);
 }
 
 std::string service::next_queue_id() {

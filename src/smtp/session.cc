@@ -52,11 +52,11 @@ session::session(service& owner_service, int fd)
       scanner_(owner_service.cfg().smtp.line_bytes_max, owner_service.carry_pool()),
       builder_(owner_service.owner().body_pool(), owner_service.budget(),
                owner_service.shared().spool_dir, spool_threshold_bytes) {
-  service_.add(*this);
+  service_.sessions().add(*this);
 }
 
 session::~session() {
-  service_.remove(*this);
+  service_.sessions().remove(*this);
   service_.shared().limit->release();
 }
 
@@ -574,8 +574,12 @@ void session::password_checked(bool ok, const std::string& login) {
   reply("535 5.7.8 Authentication credentials invalid");
 }
 
-void session::drain() {
+void session::drain(bool force) {
   draining_ = true;
+  if (force) {
+    close_now();
+    return;
+  }
   if (phase_ == phase::committing || phase_ == phase::data || phase_ == phase::auth_checking) return;
   close_with("421 4.3.2 " + service_.cfg().hostname + " Service shutting down");
 }

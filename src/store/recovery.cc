@@ -52,9 +52,11 @@ void apply_tombstone(mailbox& box, std::string_view payload) {
   for (size_t at = 0; at + 8 <= payload.size(); at += 8) {
     uint64_t uid;
     std::memcpy(&uid, payload.data() + at, 8);
-    auto found = std::lower_bound(box.messages.begin(), box.messages.end(), uid,
-                                  [](const index_entry& entry, uint64_t value) { return entry.uid < value; });
-    if (found != box.messages.end() && found->uid == uid) found->deleted = true;
+    index_entry* entry = box.find(uid);
+    if (entry != nullptr && !entry->deleted) {
+      entry->deleted = true;
+      box.dead_bytes += record_header_bytes + entry->payload_bytes;
+    }
   }
 }
 
@@ -63,6 +65,7 @@ void note_record(mailbox& box, const record_header& header, uint64_t offset, std
     box.messages.push_back({header.uid, offset, header.payload_bytes, header.flags, false});
   } else {
     apply_tombstone(box, tombstone);
+    box.dead_bytes += record_header_bytes + header.payload_bytes;
   }
   box.next_uid = std::max(box.next_uid, header.uid + 1);
   box.committed_bytes = offset + record_header_bytes + header.payload_bytes;

@@ -12,6 +12,8 @@
 #include "mailwing/reactor/backend.hh"
 #include "mailwing/store/journal.hh"
 #include "mailwing/store/record.hh"
+#include "mailwing/util/clock.hh"
+#include "mailwing/util/crc32c.hh"
 #include "mailwing/util/log.hh"
 #include "mailwing/util/task.hh"
 
@@ -70,15 +72,41 @@ void store_shard::deliver(delivery_part& part) {
   waiting_.push_back(&part);
 }
 
+bool store_shard::lock_maildrop(mailbox_id id, maildrop_snapshot& out) {
+  mailbox* box = find(id);
+  assert(box != nullptr && "locked on the owning shard only");
+  if (box->locked) return false;
+  box->locked = true;
+  out.log_path = box->log_path;
+  out.messages.clear();
+  out.messages.reserve(box->messages.size());
+  for (const index_entry& entry : box->messages) {
+    if (!entry.deleted) out.messages.push_back(entry);
+  }
+  return true;
+}
+
+void store_shard::unlock_maildrop(mailbox_id id) {
+  mailbox* box = find(id);
+  assert(box != nullptr && box->locked);
+  box->locked = false;
+}
+
+void store_shard::delete_messages(deletion_request& request) {
+  assert(!request.uids.empty());
+  waiting_deletions_.push_back(&request);
+}
+
 bool store_shard::busy() const {
-  return !waiting_.empty() || !committer_.idle() || checkpoints_running_ > 0;
+  return !waiting_.empty() || !waiting_deletions_.empty() || !committer_.idle() ||
+         checkpoints_running_ > 0;
 }
 
 void store_shard::before_wait() {
   if (!committer_.idle()) return;
   bool checkpoint_due = options_.sync && written_since_checkpoint_ &&
                         owner_.now_ms() - last_checkpoint_ms_ >= options_.checkpoint_interval_ms;
-  if (!waiting_.empty() || checkpoint_due) start_batch(checkpoint_due);
+  if (!waiting_.empty() || !waiting_deletions_.empty() || checkpoint_due) start_batch(checkpoint_due);
 }
 
 void store_shard::start_batch(bool checkpoint) {
@@ -89,14 +117,9 @@ void store_shard::start_batch(bool checkpoint) {
   work.checkpoint = checkpoint;
   // The scratch area holds every header the iovecs will point into, so it is sized once
   // here and never reallocated while the batch is built.
-  size_t scratch_bytes = 0;
-  for (const delivery_part* part : waiting_) {
-    for (mailbox_id id : part->mailboxes) {
-      scratch_bytes += journal_prefix_bytes + record_header_bytes;
-      (void)id;
-    }
-  }
-  work.scratch.resize(scratch_bytes);
+  size_t records = waiting_deletions_.size();
+  for (const delivery_part* part : waiting_) records += part->mailboxes.size();
+  work.scratch.resize(records * (journal_prefix_bytes + record_header_bytes));
   for (delivery_part* part : waiting_) {
     const message& payload = part->parent->payload();
     for (mailbox_id id : part->mailboxes) {
@@ -106,7 +129,14 @@ void store_shard::start_batch(bool checkpoint) {
     }
     work.parts.push_back(part);
   }
+  for (deletion_request* request : waiting_deletions_) {
+    mailbox* box = find(request->mailbox);
+    assert(box != nullptr && box->locked);
+    add_tombstone(work, *box, *request);
+    work.deletions.push_back(request);
+  }
   waiting_.clear();
+  waiting_deletions_.clear();
   if (!work.placements.empty()) written_since_checkpoint_ = true;
   if (checkpoint) {
     last_checkpoint_ms_ = owner_.now_ms();
@@ -116,10 +146,8 @@ void store_shard::start_batch(bool checkpoint) {
 }
 
 void store_shard::add_record(batch& work, mailbox& box, const message& payload) {
-  size_t scratch_used = work.placements.size() * (journal_prefix_bytes + record_header_bytes);
-  char* prefix = work.scratch.data() + scratch_used;
+  char* prefix = work.scratch.data() + work.placements.size() * (journal_prefix_bytes + record_header_bytes);
   char* header_bytes = prefix + journal_prefix_bytes;
-
   record_header header;
   header.type = record_type::message;
   header.flags = payload.has_dot_line ? record_flag_has_dot_line : 0;
@@ -128,45 +156,72 @@ void store_shard::add_record(batch& work, mailbox& box, const message& payload) 
   header.payload_bytes = payload.payload_bytes();
   header.payload_crc32c = payload.payload_crc32c;
   encode_record_header(header, std::span<char, record_header_bytes>(header_bytes, record_header_bytes));
-
   uint64_t offset = box.reserved_bytes;
   box.reserved_bytes += record_header_bytes + header.payload_bytes;
-  work.placements.push_back({box.id, header.uid, offset, header.payload_bytes, header.flags});
+  work.placements.push_back({box.id, header.uid, offset, header.payload_bytes, header.flags, nullptr});
 
-  // The log gets header, trace and body; contiguous records for one mailbox share one
-  // pwritev.
   size_t iov_begin = work.log_iov.size();
   work.log_iov.push_back({header_bytes, record_header_bytes});
   work.log_iov.push_back({const_cast<char*>(payload.trace.data()), payload.trace.size()});
   if (payload.spooled()) {
+    // A spooled body is copied in the kernel and synced in its log (committer.cc), so
+    // it is neither in the iovecs nor written to the journal a second time.
     work.spool_copies.push_back({box.log_fd, offset + record_header_bytes + payload.trace.size(),
                                  payload.spool_fd, payload.body_bytes});
-  } else {
-    for (const iovec& block : payload.body_blocks) work.log_iov.push_back(block);
+    work.log_writes.push_back({box.log_fd, offset, iov_begin, work.log_iov.size() - iov_begin});
+    return;
   }
+  for (const iovec& block : payload.body_blocks) work.log_iov.push_back(block);
+  add_log_write(work, box, offset, iov_begin);
+  add_journal_entry(work, box, prefix, iov_begin, record_header_bytes + header.payload_bytes);
+}
+
+void store_shard::add_tombstone(batch& work, mailbox& box, const deletion_request& request) {
+  char* prefix = work.scratch.data() + work.placements.size() * (journal_prefix_bytes + record_header_bytes);
+  char* header_bytes = prefix + journal_prefix_bytes;
+  const char* uids = reinterpret_cast<const char*>(request.uids.data());
+  size_t uids_bytes = request.uids.size() * sizeof(uint64_t);
+  record_header header;
+  header.type = record_type::tombstone;
+  header.uid = box.next_uid++;
+  header.arrival_ms = util::unix_ms();
+  header.payload_bytes = uids_bytes;
+  header.payload_crc32c = util::crc32c(uids, uids_bytes);
+  encode_record_header(header, std::span<char, record_header_bytes>(header_bytes, record_header_bytes));
+  uint64_t offset = box.reserved_bytes;
+  box.reserved_bytes += record_header_bytes + uids_bytes;
+  work.placements.push_back({box.id, header.uid, offset, uids_bytes, 0, &request});
+  size_t iov_begin = work.log_iov.size();
+  work.log_iov.push_back({header_bytes, record_header_bytes});
+  work.log_iov.push_back({const_cast<char*>(uids), uids_bytes});
+  add_log_write(work, box, offset, iov_begin);
+  add_journal_entry(work, box, prefix, iov_begin, record_header_bytes + uids_bytes);
+}
+
+// Records for one mailbox that land back to back share one pwritev.
+void store_shard::add_log_write(batch& work, mailbox& box, uint64_t offset, size_t iov_begin) {
   size_t iov_count = work.log_iov.size() - iov_begin;
   if (!work.log_writes.empty()) {
     log_write& last = work.log_writes.back();
     uint64_t last_end = last.offset;
     for (size_t i = 0; i < last.iov_count; ++i) last_end += work.log_iov[last.iov_begin + i].iov_len;
-    if (last.fd == box.log_fd && last_end == offset && last.iov_begin + last.iov_count == iov_begin &&
-        !payload.spooled()) {
+    if (last.fd == box.log_fd && last_end == offset && last.iov_begin + last.iov_count == iov_begin) {
       last.iov_count += iov_count;
-      iov_count = 0;
+      return;
     }
   }
-  if (iov_count > 0) work.log_writes.push_back({box.log_fd, offset, iov_begin, iov_count});
+  work.log_writes.push_back({box.log_fd, offset, iov_begin, iov_count});
+}
 
-  // The journal gets the same record behind a prefix naming the mailbox. A spooled body
-  // is synced in its log instead (committer.cc), so it is not written twice.
-  if (options_.sync && !payload.spooled()) {
-    encode_journal_prefix(box.address, std::span<char, journal_prefix_bytes>(prefix, journal_prefix_bytes));
-    work.journal_iov.push_back({prefix, journal_prefix_bytes});
-    work.journal_iov.push_back({const_cast<char*>(box.address.data()), box.address.size()});
-    for (size_t i = iov_begin; i < work.log_iov.size(); ++i) work.journal_iov.push_back(work.log_iov[i]);
-    work.journal_bytes += journal_prefix_bytes + box.address.size() + record_header_bytes +
-                          header.payload_bytes;
-  }
+// The journal gets the same record, behind a prefix that names the mailbox.
+void store_shard::add_journal_entry(batch& work, mailbox& box, char* prefix, size_t iov_begin,
+                                    uint64_t record_bytes) {
+  if (!options_.sync) return;
+  encode_journal_prefix(box.address, std::span<char, journal_prefix_bytes>(prefix, journal_prefix_bytes));
+  work.journal_iov.push_back({prefix, journal_prefix_bytes});
+  work.journal_iov.push_back({const_cast<char*>(box.address.data()), box.address.size()});
+  for (size_t i = iov_begin; i < work.log_iov.size(); ++i) work.journal_iov.push_back(work.log_iov[i]);
+  work.journal_bytes += journal_prefix_bytes + box.address.size() + record_bytes;
 }
 
 void store_shard::on_batch_done(batch* work) {
@@ -174,8 +229,19 @@ void store_shard::on_batch_done(batch* work) {
   if (ok) {
     for (const batch::placed& placed : work->placements) {
       mailbox& box = *mailboxes_[placed.mailbox];
-      box.messages.push_back({placed.uid, placed.offset, placed.payload_bytes, placed.flags, false});
       box.committed_bytes = placed.offset + record_header_bytes + placed.payload_bytes;
+      if (placed.deletion == nullptr) {
+        box.messages.push_back({placed.uid, placed.offset, placed.payload_bytes, placed.flags, false});
+        continue;
+      }
+      box.dead_bytes += record_header_bytes + placed.payload_bytes;
+      for (uint64_t uid : placed.deletion->uids) {
+        index_entry* entry = box.find(uid);
+        if (entry != nullptr && !entry->deleted) {
+          entry->deleted = true;
+          box.dead_bytes += record_header_bytes + entry->payload_bytes;
+        }
+      }
     }
     failure_logged_ = false;
   } else {
@@ -193,6 +259,12 @@ void store_shard::on_batch_done(batch* work) {
   for (delivery_part* part : work->parts) {
     part->ok = ok;
     report(*part);
+  }
+  for (deletion_request* request : work->deletions) {
+    // RFC 1939 §6: the UPDATE state ends by releasing the lock, whatever the outcome.
+    unlock_maildrop(request->mailbox);
+    request->ok = ok;
+    report(*request);
   }
   if (!work->retired_segment.empty()) {
     ++checkpoints_running_;
@@ -221,6 +293,15 @@ void store_shard::report(delivery_part& part) {
   }
   delivery_part* done = &part;
   owner_.submit_to(*part.origin, util::make_task([done] { done->parent->part_done(*done); }));
+}
+
+void store_shard::report(deletion_request& request) {
+  if (request.origin == &owner_) {
+    request.listener->on_deletions_done(request.ok);
+    return;
+  }
+  deletion_request* done = &request;
+  owner_.submit_to(*request.origin, util::make_task([done] { done->listener->on_deletions_done(done->ok); }));
 }
 
 void store_shard::checkpoint_finished(bool ok) {

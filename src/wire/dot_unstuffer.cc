@@ -3,14 +3,15 @@
 #include <smmintrin.h>
 
 #include <cassert>
-#include <cstring>
 
 namespace mailwing::wire {
 namespace {
 
 constexpr size_t block_bytes = 64;
-// A block whose every byte is a bare LF doubles in size.
-constexpr size_t block_out_bytes_max = 2 * block_bytes;
+constexpr size_t vector_bytes = 16;
+// Output space a block with bare LFs needs: every byte may double, and the piecewise copy
+// below writes up to one vector past the end of each piece.
+constexpr size_t expanded_out_bytes_max = 2 * block_bytes + vector_bytes;
 
 // What the byte before a block was, as the bit to shift into bit 0 of a mask (0 or 1).
 struct preceding {
@@ -39,7 +40,7 @@ __m128i last_byte_flag(uint64_t bit) { return _mm_insert_epi8(_mm_setzero_si128(
 // test that stays in vector registers finds those, and they are copied as they are.
 // The others get exact bit masks, and their bare LFs are expanded here. It stops before
 // a "." that follows a CRLF, which the state machine must see because it may end the
-// data, and when fewer than a block of input or two blocks of output space are left.
+// data, and when too little input or output space is left for a block.
 block_run run_blocks(const char* in, size_t in_bytes, char* out, size_t out_bytes, preceding before) {
   block_run r{0, 0, before, false};
   const __m128i lf_char = _mm_set1_epi8('\n');
@@ -47,7 +48,7 @@ block_run run_blocks(const char* in, size_t in_bytes, char* out, size_t out_byte
   const __m128i dot_char = _mm_set1_epi8('.');
   __m128i cr_prev = last_byte_flag(before.cr);
   __m128i lf_prev = last_byte_flag(before.crlf | before.bare_lf);
-  while (in_bytes - r.consumed_bytes >= block_bytes && out_bytes - r.produced_bytes >= block_out_bytes_max) {
+  while (in_bytes - r.consumed_bytes >= block_bytes && out_bytes - r.produced_bytes >= block_bytes) {
     const char* src = in + r.consumed_bytes;
     char* dst = out + r.produced_bytes;
     const auto* vectors = reinterpret_cast<const __m128i*>(src);
@@ -80,6 +81,7 @@ block_run run_blocks(const char* in, size_t in_bytes, char* out, size_t out_byte
       continue;
     }
 
+    if (out_bytes - r.produced_bytes < expanded_out_bytes_max) break;
     uint64_t lf_mask = to_mask(lf[0], lf[1], lf[2], lf[3]);
     uint64_t cr_mask = to_mask(cr[0], cr[1], cr[2], cr[3]);
     uint64_t dot_mask = to_mask(dot[0], dot[1], dot[2], dot[3]);
@@ -92,16 +94,27 @@ block_run run_blocks(const char* in, size_t in_bytes, char* out, size_t out_byte
     uint64_t usable = stuffed != 0 ? (stuffed & (0 - stuffed)) - 1 : ~uint64_t{0};
     size_t end = stuffed != 0 ? size_t(__builtin_ctzll(stuffed)) : block_bytes;
     r.dot_line_seen |= (dot_line & usable) != 0;
+    // The pieces between bare LFs are copied a vector at a time from a copy of the block
+    // with a vector of slack, not with memcpy: its size dispatch mispredicts on lengths
+    // like these.
+    alignas(vector_bytes) char staged[block_bytes + vector_bytes];
+    for (int i = 0; i < 4; ++i) _mm_store_si128(reinterpret_cast<__m128i*>(staged) + i, v[i]);
+    auto copy_piece = [&staged](char* to, size_t from_byte, size_t size_bytes) {
+      for (size_t k = 0; k < size_bytes; k += vector_bytes) {
+        __m128i piece = _mm_loadu_si128(reinterpret_cast<const __m128i*>(staged + from_byte + k));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(to + k), piece);
+      }
+    };
     size_t from = 0;
     for (uint64_t bare = bare_lf & usable; bare != 0; bare &= bare - 1) {
       auto lf_at = size_t(__builtin_ctzll(bare));
-      std::memcpy(dst, src + from, lf_at - from);
+      copy_piece(dst, from, lf_at - from);
       dst += lf_at - from;
       *dst++ = '\r';
       *dst++ = '\n';
       from = lf_at + 1;
     }
-    std::memcpy(dst, src + from, end - from);
+    copy_piece(dst, from, end - from);
     dst += end - from;
     r.consumed_bytes += end;
     r.produced_bytes = size_t(dst - out);
@@ -126,54 +139,56 @@ dot_unstuffer::result dot_unstuffer::feed(std::string_view input, char* out, siz
   const size_t in_size = input.size();
   size_t in_pos = 0;
   size_t out_pos = 0;
-  if (state_ == state::ended) return {0, 0, true};
+  // Locals, not members: `out` may alias *this as far as the compiler knows, so members
+  // would be stored and reloaded around every output byte.
+  state st = state_;
+  bool dot_line = has_dot_line_;
 
-  while (in_pos < in_size && out_capacity - out_pos >= 2) {
+  while (st != state::ended && in_pos < in_size && out_capacity - out_pos >= 2) {
     // Between the rare bytes that need the state machine, input goes through in blocks.
     // The states that hold nothing back map onto what the blocks need to know.
-    if (state_ != state::line_start_dot && state_ != state::line_start_dot_cr &&
-        in_size - in_pos >= block_bytes && out_capacity - out_pos >= block_out_bytes_max) {
-      preceding before{state_ == state::in_line_cr, state_ == state::line_start,
-                       state_ == state::after_bare_lf};
+    if (st != state::line_start_dot && st != state::line_start_dot_cr &&
+        in_size - in_pos >= block_bytes && out_capacity - out_pos >= block_bytes) {
+      preceding before{st == state::in_line_cr, st == state::line_start, st == state::after_bare_lf};
       block_run run = run_blocks(in + in_pos, in_size - in_pos, out + out_pos, out_capacity - out_pos, before);
       in_pos += run.consumed_bytes;
       out_pos += run.produced_bytes;
-      has_dot_line_ |= run.dot_line_seen;
-      state_ = run.last.crlf ? state::line_start
-               : run.last.cr ? state::in_line_cr
-               : run.last.bare_lf ? state::after_bare_lf
-                                  : state::in_line;
+      dot_line |= run.dot_line_seen;
+      st = run.last.crlf ? state::line_start
+           : run.last.cr ? state::in_line_cr
+           : run.last.bare_lf ? state::after_bare_lf
+                              : state::in_line;
       if (in_pos == in_size || out_capacity - out_pos < 2) break;
     }
 
     char c = in[in_pos++];
-    switch (state_) {
+    switch (st) {
       case state::line_start:
         if (c == '.') {
-          state_ = state::line_start_dot;
+          st = state::line_start_dot;
           continue;
         }
         break;
       case state::line_start_dot:
         if (c == '\r') {
-          state_ = state::line_start_dot_cr;
+          st = state::line_start_dot_cr;
           continue;
         }
         // The dot is dropped; what follows starts the stored line.
-        if (c == '.') has_dot_line_ = true;
+        if (c == '.') dot_line = true;
         break;
       case state::line_start_dot_cr:
         if (c == '\n') {
-          state_ = state::ended;
-          return {in_pos, out_pos, true};
+          st = state::ended;
+          continue;
         }
         // ".\r" and more: not the end after all. The held CR is content.
         out[out_pos++] = '\r';
-        state_ = state::in_line_cr;
+        st = state::in_line_cr;
         break;
       case state::after_bare_lf:
         // Stored as a line start (the LF became CRLF) although it is none for dots.
-        if (c == '.') has_dot_line_ = true;
+        if (c == '.') dot_line = true;
         break;
       case state::in_line:
       case state::in_line_cr:
@@ -186,22 +201,24 @@ dot_unstuffer::result dot_unstuffer::feed(std::string_view input, char* out, siz
     // `c` is line content here; only its line-end role is left to decide.
     if (c == '\r') {
       out[out_pos++] = '\r';
-      state_ = state::in_line_cr;
+      st = state::in_line_cr;
     } else if (c == '\n') {
-      if (state_ != state::in_line_cr) {
+      if (st != state::in_line_cr) {
         out[out_pos++] = '\r';
         out[out_pos++] = '\n';
-        state_ = state::after_bare_lf;
+        st = state::after_bare_lf;
       } else {
         out[out_pos++] = '\n';
-        state_ = state::line_start;
+        st = state::line_start;
       }
     } else {
       out[out_pos++] = c;
-      state_ = state::in_line;
+      st = state::in_line;
     }
   }
-  return {in_pos, out_pos, false};
+  state_ = st;
+  has_dot_line_ = dot_line;
+  return {in_pos, out_pos, st == state::ended};
 }
 
 }  // namespace mailwing::wire

@@ -39,7 +39,8 @@ struct io_slot {
   uint8_t ops_in_flight = 0;  // io_uring requests whose final completion is pending
   bool recv_wanted = false;   // between recv_start and recv_stop / end of input
   bool recv_armed = false;    // io_uring: a multishot recv is live
-  bool send_pending = false;  // a send was requested and has not completed
+  bool send_pending = false;  // a send was requested and on_send has not been called
+  bool send_done = false;     // epoll: the send finished; on_send is still deferred
   bool closing = false;
   bool starved = false;       // recv stopped for lack of pooled buffers; resumes on release
   uint32_t epoll_events = 0;  // epoll: the interest set registered with the kernel

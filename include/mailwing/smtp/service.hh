@@ -13,6 +13,7 @@
 
 #include "mailwing/config/config.hh"
 #include "mailwing/net/acceptor.hh"
+#include "mailwing/net/session_registry.hh"
 #include "mailwing/reactor/shard.hh"
 #include "mailwing/reactor/timer_list.hh"
 #include "mailwing/reactor/worker.hh"
@@ -51,7 +52,7 @@ class service {
   // with force, every session closes at once.
   void drain(bool force);
   bool draining() const { return draining_; }
-  size_t session_count() const { return session_count_; }
+  size_t session_count() const { return sessions_.size(); }
 
   const smtp_shared& shared() const { return shared_; }
   const config::config& cfg() const { return *shared_.cfg; }
@@ -68,8 +69,7 @@ class service {
   std::string_view date_now();
 
   // Sessions register themselves so that drain() can reach them.
-  void add(session& member);
-  void remove(session& member);
+  net::session_registry<session>& sessions() { return sessions_; }
 
  private:
   const smtp_shared& shared_;
@@ -81,8 +81,7 @@ class service {
   body_budget budget_;
   net::acceptor acceptor_;
   std::vector<int> listen_fds_;
-  std::vector<session*> sessions_;  // index kept in each session for O(1) removal
-  size_t session_count_ = 0;
+  net::session_registry<session> sessions_;
   bool draining_ = false;
   uint32_t queue_counter_;
   int64_t date_second_ = -1;

@@ -30,8 +30,9 @@ class session final : public net::connection, private store::delivery_listener {
  public:
   session(service& owner_service, int fd);
 
-  // Shutdown: 421 now if idle, else right after the current transaction.
-  void drain();
+  // Shutdown: 421 now if idle, else right after the current transaction; force closes
+  // at once (a commit in flight still completes in the store).
+  void drain(bool force);
 
   size_t registry_index = 0;  // position in service's session list
 

@@ -15,6 +15,7 @@
 namespace mailwing::store {
 
 struct delivery_part;
+struct deletion_request;
 
 struct log_write {
   int fd;
@@ -49,12 +50,14 @@ struct batch {
 
   // Shard side, bookkeeping for completion.
   std::vector<delivery_part*> parts;
+  std::vector<deletion_request*> deletions;
   struct placed {
     uint32_t mailbox;  // mailbox_id
     uint64_t uid;
     uint64_t offset;
     uint64_t payload_bytes;
     uint8_t flags;
+    const deletion_request* deletion;  // a tombstone for this request; nullptr: a message
   };
   std::vector<placed> placements;
 
@@ -73,6 +76,7 @@ struct batch {
     failed_step = nullptr;
     retired_segment.clear();
     parts.clear();
+    deletions.clear();
     placements.clear();
   }
 };

@@ -29,7 +29,12 @@ struct mailbox {
   uint64_t committed_bytes = 0;  // log bytes that are written and acknowledged
   uint64_t reserved_bytes = 0;   // committed + handed to an in-flight batch
   uint64_t next_uid = 1;
-  std::vector<index_entry> messages;  // committed messages in log order
+  std::vector<index_entry> messages;  // committed messages in log order (uid order)
+  uint64_t dead_bytes = 0;   // log bytes of deleted messages and tombstones
+  bool locked = false;       // a POP3 session holds the maildrop (RFC 1939 §8)
+
+  // The entry for `uid`, or nullptr.
+  index_entry* find(uint64_t uid);
 };
 
 }  // namespace mailwing::store

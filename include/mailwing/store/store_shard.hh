@@ -22,6 +22,7 @@
 #include "mailwing/store/delivery.hh"
 #include "mailwing/store/directory.hh"
 #include "mailwing/store/mailbox.hh"
+#include "mailwing/store/maildrop.hh"
 
 namespace mailwing::store {
 
@@ -51,14 +52,26 @@ class store_shard final : public reactor::loop_hook {
   // Shard thread.
   void deliver(delivery_part& part);
   mailbox* find(mailbox_id id);
+
+  // POP3. Takes the mailbox's exclusive lock and copies its live messages into `out`;
+  // false when another session holds the lock.
+  bool lock_maildrop(mailbox_id id, maildrop_snapshot& out);
+  void unlock_maildrop(mailbox_id id);
+  // Appends a tombstone for request.uids in the next group commit; when it is durable
+  // the messages are marked deleted, the lock is released and the listener is told.
+  void delete_messages(deletion_request& request);
   void before_wait() override;
   bool busy() const override;
 
  private:
   void start_batch(bool checkpoint);
   void add_record(batch& work, mailbox& box, const message& payload);
+  void add_tombstone(batch& work, mailbox& box, const deletion_request& request);
+  void add_log_write(batch& work, mailbox& box, uint64_t offset, size_t iov_begin);
+  void add_journal_entry(batch& work, mailbox& box, char* prefix, size_t iov_begin, uint64_t record_bytes);
   void on_batch_done(batch* work);
   void report(delivery_part& part);
+  void report(deletion_request& request);
   void checkpoint_finished(bool ok);
 
   reactor::shard& owner_;
@@ -67,6 +80,7 @@ class store_shard final : public reactor::loop_hook {
   store_options options_;
   std::vector<std::unique_ptr<mailbox>> mailboxes_;  // indexed by mailbox_id; null if not ours
   std::vector<delivery_part*> waiting_;
+  std::vector<deletion_request*> waiting_deletions_;
   batch batches_[2];
   batch* spare_ = &batches_[0];
   committer committer_;

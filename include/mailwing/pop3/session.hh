@@ -1,0 +1,108 @@
+#pragma once
+// One POP3 connection (RFC 1939, with CAPA/RESP-CODES/PIPELINING from RFC 2449 and
+// AUTH PLAIN from RFC 5034).
+//
+// AUTHORIZATION: USER/PASS, APOP, AUTH PLAIN. A password check that needs argon2id runs
+// on the shard's worker. On success the owning shard of the mailbox is asked for its
+// lock and a snapshot of its messages; a second session gets "-ERR [IN-USE]" whichever
+// shard it is on. Failed logins say nothing about whether the user exists, and from the
+// second failure on each answer comes only after a delay.
+//
+// TRANSACTION: message numbers index the snapshot and never shift. RETR of a message
+// without dot lines goes from the log file to the socket by sendfile; others (and TOP)
+// are read in bounded chunks, dot-stuffed and written as the socket drains.
+//
+// UPDATE: QUIT with deletions sends one tombstone to the owning shard and answers only
+// once it is durable. A connection that ends any other way deletes nothing.
+//
+// Owned by the shard that accepted it (via its pop3::service); only that thread calls it.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mailwing/net/connection.hh"
+#include "mailwing/pop3/command.hh"
+#include "mailwing/pop3/message_stream.hh"
+#include "mailwing/store/maildrop.hh"
+#include "mailwing/wire/line_scanner.hh"
+
+namespace mailwing::pop3 {
+
+class service;
+
+class session final : public net::connection, private store::deletion_listener {
+ public:
+  session(service& owner_service, int fd);
+
+  // Shutdown: close now (nothing deleted), unless a QUIT is being committed; force
+  // closes that one too (its commit still completes in the store).
+  void drain(bool force);
+
+  size_t registry_index = 0;  // position in service's session list
+
+ private:
+  ~session() override;
+
+  enum class phase : uint8_t {
+    authorization,
+    sasl_response,  // after "+ " for AUTH PLAIN
+    checking,       // password check on the worker
+    failure_delay,  // a failed login's answer is held back
+    locking,        // waiting for the owning shard's lock and snapshot
+    transaction,
+    streaming,      // a RETR/TOP response is being produced as the socket drains
+    updating,       // QUIT: the tombstone is being committed
+  };
+
+  // net::connection
+  void on_start() override;
+  size_t on_input(std::string_view input) override;
+  void on_input_end() override;
+  void on_deadline() override;
+  void on_output_drained() override;
+  // store::deletion_listener
+  void on_deletions_done(bool ok) override;
+
+  void reply(std::string_view text);
+  void handle_line(std::string_view line);
+  void authorization_command(const command& parsed);
+  void transaction_command(const command& parsed);
+  void capa();
+  void sasl_plain(std::string_view response);
+  void check_password(std::string login, std::string password);
+  void login_checked(bool ok, std::string address);
+  void login_failed();
+  void lock_maildrop(store::mailbox_id mailbox);
+  void maildrop_locked(bool ok, store::maildrop_snapshot snapshot);
+  void unlock_maildrop();
+  void quit();
+  // The message `argument` names, if it exists and is not deleted.
+  const store::index_entry* message(std::string_view argument, uint32_t& number);
+  void start_message(const store::index_entry& entry, std::optional<uint64_t> top_lines);
+  void pump_message();
+  void arm_autologout();
+
+  service& service_;
+  wire::line_scanner scanner_;
+  phase phase_ = phase::authorization;
+  uint8_t failures_ = 0;
+  bool locked_ = false;          // this session holds the maildrop lock
+  std::string timestamp_;        // APOP banner timestamp
+  std::string user_;             // from USER
+  store::mailbox_id mailbox_ = 0;
+  int log_fd_ = -1;
+  store::maildrop_snapshot snapshot_;
+  std::vector<uint8_t> deleted_;  // per snapshot message: DELE in this session
+  uint64_t live_messages_ = 0;
+  uint64_t live_bytes_ = 0;
+  // The message being streamed.
+  message_stream stream_;
+  uint64_t stream_offset_ = 0;
+  uint64_t stream_left_ = 0;
+  std::string stream_output_;
+  store::deletion_request deletion_;
+};
+
+}  // namespace mailwing::pop3

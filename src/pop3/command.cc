@@ -1,0 +1,69 @@
+#include "mailwing/pop3/command.hh"
+
+#include <array>
+#include <utility>
+
+namespace mailwing::pop3 {
+namespace {
+
+constexpr std::array<std::pair<std::string_view, verb>, 15> keywords{{
+    {"USER", verb::user}, {"PASS", verb::pass}, {"APOP", verb::apop}, {"AUTH", verb::auth},
+    {"CAPA", verb::capa}, {"STAT", verb::stat}, {"LIST", verb::list}, {"UIDL", verb::uidl},
+    {"RETR", verb::retr}, {"TOP", verb::top},   {"DELE", verb::dele}, {"RSET", verb::rset},
+    {"NOOP", verb::noop}, {"QUIT", verb::quit}, {"STLS", verb::stls},
+}};
+
+bool equals_upper(std::string_view text, std::string_view upper) {
+  if (text.size() != upper.size()) return false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - ('a' - 'A'));
+    if (c != upper[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+command parse_command(std::string_view line) {
+  command parsed{verb::unknown, {}, {}, 0, false};
+  size_t space = line.find(' ');
+  std::string_view keyword = line.substr(0, space);
+  for (const auto& [name, value] : keywords) {
+    if (equals_upper(keyword, name)) {
+      parsed.name = value;
+      break;
+    }
+  }
+  if (space == std::string_view::npos) return parsed;
+  parsed.rest = line.substr(space + 1);
+  std::string_view rest = parsed.rest;
+  while (!rest.empty()) {
+    size_t begin = rest.find_first_not_of(' ');
+    if (begin == std::string_view::npos) break;
+    rest.remove_prefix(begin);
+    size_t end = rest.find(' ');
+    std::string_view argument = rest.substr(0, end);
+    if (parsed.argument_count == 2) {
+      parsed.too_many_arguments = true;
+      break;
+    }
+    parsed.arguments[parsed.argument_count++] = argument;
+    if (end == std::string_view::npos) break;
+    rest.remove_prefix(end);
+  }
+  return parsed;
+}
+
+std::optional<uint32_t> parse_number(std::string_view text) {
+  if (text.empty() || text.size() > 10) return std::nullopt;
+  uint64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (value > UINT32_MAX) return std::nullopt;
+  return static_cast<uint32_t>(value);
+}
+
+}  // namespace mailwing::pop3

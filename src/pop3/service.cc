@@ -1,0 +1,57 @@
+#include "mailwing/pop3/service.hh"
+
+#include <unistd.h>
+
+
+#include "mailwing/pop3/session.hh"
+#include "mailwing/util/clock.hh"
+
+namespace mailwing::pop3 {
+
+service::service(const pop3_shared& shared, reactor::shard& owner, reactor::worker& worker)
+    : shared_(shared),
+      owner_(owner),
+      worker_(worker),
+      autologout_timeouts_(shared.cfg->pop3.autologout_timeout_ms),
+      failure_delays_(failure_delay_ms),
+      carry_pool_(line_bytes_max + 1, 64),
+      read_pool_(64 * 1024, 16),
+      acceptor_(*shared.limit, "-ERR [SYS/TEMP] too many connections\r\n", [this](int fd) {
+        if (draining_) {
+          shared_.limit->release();
+          ::close(fd);
+          return;
+        }
+        (new session(*this, fd))->start();
+      }) {
+  owner_.add_timer_list(autologout_timeouts_);
+  owner_.add_timer_list(failure_delays_);
+}
+
+service::~service() {
+  for (int fd : listen_fds_) ::close(fd);
+}
+
+void service::listen(int listen_fd) {
+  listen_fds_.push_back(listen_fd);
+  owner_.io().add_listener(listen_fd, acceptor_);
+}
+
+void service::drain(bool force) {
+  draining_ = true;
+  for (int fd : listen_fds_) {
+    owner_.io().remove_listener(fd);
+    ::close(fd);
+  }
+  listen_fds_.clear();
+  for (session* member : sessions_.snapshot()) member->drain(force);
+}
+
+std::string service::next_timestamp() {
+  return "<" + std::to_string(::getpid()) + "." + std::to_string(owner_.id()) + "." +
+         std::to_string(++timestamp_counter_) + "." + std::to_string(util::unix_ms()) + "@" +
+         cfg().hostname + ">";
+}
+
+
+}  // namespace mailwing::pop3

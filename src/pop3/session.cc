@@ -1,0 +1,609 @@
+#include "mailwing/pop3/session.hh"
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <unistd.h>
+
+#include <cassert>
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+
+#include "mailwing/auth/password.hh"
+#include "mailwing/pop3/service.hh"
+#include "mailwing/smtp/recipients.hh"
+#include "mailwing/store/record.hh"
+#include "mailwing/util/base64.hh"
+#include "mailwing/util/log.hh"
+#include "mailwing/util/md5.hh"
+#include "mailwing/util/task.hh"
+
+namespace mailwing::pop3 {
+namespace {
+
+// After this many failed logins the session ends (each one after the first was already
+// delayed by service::failure_delay_ms).
+constexpr uint8_t failures_max = 5;
+// A streamed RETR/TOP adds at most this much output before waiting for the socket.
+constexpr size_t stream_step_bytes = 256 * 1024;
+
+std::string number_text(uint64_t value) {
+  char text[24];
+  std::snprintf(text, sizeof(text), "%" PRIu64, value);
+  return text;
+}
+
+}  // namespace
+
+session::session(service& owner_service, int fd)
+    : net::connection(owner_service.owner(), fd),
+      service_(owner_service),
+      scanner_(service::line_bytes_max, owner_service.carry_pool()) {
+  service_.sessions().add(*this);
+}
+
+session::~session() {
+  assert(!locked_);
+  if (log_fd_ >= 0) ::close(log_fd_);
+  service_.sessions().remove(*this);
+  service_.shared().limit->release();
+}
+
+void session::reply(std::string_view text) {
+  write(text);
+  write("\r\n");
+}
+
+void session::arm_autologout() { arm_deadline(service_.autologout_timeouts()); }
+
+void session::on_start() {
+  timestamp_ = service_.next_timestamp();
+  reply("+OK " + service_.cfg().hostname + " POP3 server ready " + timestamp_);
+  arm_autologout();
+}
+
+void session::on_deadline() {
+  if (phase_ == phase::failure_delay) {
+    phase_ = phase::authorization;
+    login_failed();
+    arm_autologout();
+    resume_input();
+    return;
+  }
+  // RFC 1939 §3: the autologout timer closes the session without an UPDATE and
+  // without a response.
+  unlock_maildrop();
+  close_now();
+}
+
+size_t session::on_input(std::string_view input) {
+  std::string_view rest = input;
+  while (!rest.empty() && !closing()) {
+    if (phase_ != phase::authorization && phase_ != phase::sasl_response &&
+        phase_ != phase::transaction) {
+      pause_input();
+      break;
+    }
+    if (output_congested()) break;  // resumes once the client reads its responses
+    arm_autologout();
+    wire::line_scanner::event event = scanner_.next(rest);
+    if (event.kind == wire::line_scanner::status::need_more) break;
+    if (event.kind == wire::line_scanner::status::too_long) {
+      if (phase_ == phase::sasl_response) phase_ = phase::authorization;
+      reply("-ERR line too long");
+      continue;
+    }
+    handle_line(event.line);
+  }
+  if (closing()) return input.size();
+  return input.size() - rest.size();
+}
+
+void session::on_input_end() {
+  scanner_.reset();
+  // A session that ends without QUIT deletes nothing (RFC 1939 §6).
+  if (phase_ != phase::updating && phase_ != phase::locking) unlock_maildrop();
+  close_after_output();
+}
+
+void session::handle_line(std::string_view line) {
+  if (line.find('\0') != std::string_view::npos) {
+    reply("-ERR NUL byte in command");
+    return;
+  }
+  if (phase_ == phase::sasl_response) {
+    phase_ = phase::authorization;
+    sasl_plain(line);
+    return;
+  }
+  command parsed = parse_command(line);
+  if (parsed.name == verb::capa) {
+    capa();
+    return;
+  }
+  if (phase_ == phase::authorization) {
+    authorization_command(parsed);
+  } else {
+    transaction_command(parsed);
+  }
+}
+
+void session::capa() {
+  reply("+OK Capability list follows");
+  write("TOP\r\nUSER\r\nUIDL\r\nRESP-CODES\r\nPIPELINING\r\nAUTH-RESP-CODE\r\nSASL PLAIN\r\n");
+  write("EXPIRE NEVER\r\nIMPLEMENTATION mailwing\r\n.\r\n");
+}
+
+void session::authorization_command(const command& parsed) {
+  switch (parsed.name) {
+    case verb::user:
+      if (parsed.argument_count != 1) {
+        reply("-ERR usage: USER name");
+        return;
+      }
+      // Always +OK: whether the user exists is only decided, silently, at PASS.
+      user_ = std::string(parsed.arguments[0]);
+      reply("+OK");
+      return;
+    case verb::pass: {
+      if (user_.empty()) {
+        reply("-ERR USER first");
+        return;
+      }
+      if (parsed.rest.empty()) {
+        reply("-ERR usage: PASS password");
+        return;
+      }
+      std::string login = std::move(user_);
+      user_.clear();
+      check_password(std::move(login), std::string(parsed.rest));
+      return;
+    }
+    case verb::apop: {
+      if (parsed.argument_count != 2 || parsed.too_many_arguments) {
+        reply("-ERR usage: APOP name digest");
+        return;
+      }
+      // APOP needs the password itself; a user stored as an argon2id hash cannot use it.
+      std::optional<std::string> address = smtp::recipient_resolver::normalize_login(parsed.arguments[0]);
+      std::optional<store::mailbox_id> id;
+      if (address) id = service_.shared().mailboxes->find(*address);
+      bool ok = false;
+      if (id) {
+        const config::user& user = service_.cfg().users[*id];
+        if (!user.password_is_hash()) {
+          std::string expected = util::md5_hex(timestamp_ + user.password);
+          std::string given(parsed.arguments[1]);
+          for (char& c : given) c = static_cast<char>((c >= 'A' && c <= 'F') ? c + 32 : c);
+          ok = expected.size() == given.size() &&
+               sodium_memcmp(expected.data(), given.data(), expected.size()) == 0;
+        }
+      }
+      login_checked(ok, address.value_or(std::string()));
+      return;
+    }
+    case verb::auth: {
+      if (parsed.argument_count == 0) {
+        // The RFC 1734 form some clients use to list mechanisms.
+        reply("+OK\r\nPLAIN\r\n.");
+        return;
+      }
+      std::string_view mechanism = parsed.arguments[0];
+      if (mechanism.size() != 5 || strncasecmp(mechanism.data(), "PLAIN", 5) != 0) {
+        reply("-ERR [AUTH] unsupported mechanism");
+        return;
+      }
+      if (parsed.argument_count == 2) {
+        sasl_plain(parsed.arguments[1]);
+        return;
+      }
+      phase_ = phase::sasl_response;
+      reply("+ ");
+      return;
+    }
+    case verb::quit:
+      reply("+OK " + service_.cfg().hostname + " POP3 server signing off");
+      close_after_output();
+      return;
+    case verb::stls:
+      reply("-ERR STLS not supported");
+      return;
+    default:
+      reply(parsed.name == verb::unknown ? "-ERR unknown command" : "-ERR not in AUTHORIZATION state");
+      return;
+  }
+}
+
+void session::sasl_plain(std::string_view response) {
+  if (response == "*") {
+    reply("-ERR authentication canceled");
+    return;
+  }
+  std::optional<std::string> decoded = response == "=" ? std::string() : util::base64_decode(response);
+  if (!decoded) {
+    reply("-ERR cannot decode response");
+    return;
+  }
+  // RFC 4616: authzid NUL authcid NUL passwd.
+  std::string_view text = *decoded;
+  size_t first = text.find('\0');
+  size_t second = first == std::string_view::npos ? first : text.find('\0', first + 1);
+  if (second == std::string_view::npos) {
+    reply("-ERR malformed PLAIN response");
+    return;
+  }
+  std::string_view authzid = text.substr(0, first);
+  std::string_view authcid = text.substr(first + 1, second - first - 1);
+  if (!authzid.empty() && authzid != authcid) {
+    login_checked(false, std::string(authcid));
+    return;
+  }
+  check_password(std::string(authcid), std::string(text.substr(second + 1)));
+}
+
+void session::check_password(std::string login, std::string password) {
+  std::optional<std::string> address = smtp::recipient_resolver::normalize_login(login);
+  std::optional<store::mailbox_id> id;
+  if (address) id = service_.shared().mailboxes->find(*address);
+  std::string stored = id ? service_.cfg().users[*id].password : service_.shared().decoy_password_hash;
+  if (!stored.starts_with("$argon2id$")) {
+    bool ok = id.has_value() && auth::verify_password(stored, password);
+    login_checked(ok, address.value_or(std::string()));
+    return;
+  }
+  phase_ = phase::checking;
+  disarm_timer();
+  hold();
+  reactor::shard* shard = &owner();
+  bool known = id.has_value();
+  std::string who = address.value_or(std::string());
+  service_.worker().run(util::make_task([this, shard, known, who, stored = std::move(stored),
+                                         password = std::move(password)]() mutable {
+    bool ok = auth::verify_password(stored, password) && known;
+    std::fill(password.begin(), password.end(), '\0');
+    shard->post(shard->worker_slot(), util::make_task([this, ok, who]() mutable {
+      if (!closing()) {
+        phase_ = phase::authorization;
+        login_checked(ok, std::move(who));
+        if (phase_ == phase::authorization) {
+          arm_autologout();
+          resume_input();
+        }
+      }
+      release_hold();
+    }));
+  }));
+}
+
+void session::login_checked(bool ok, std::string address) {
+  if (ok) {
+    std::optional<store::mailbox_id> id = service_.shared().mailboxes->find(address);
+    assert(id.has_value());
+    lock_maildrop(*id);
+    return;
+  }
+  MW_LOG_INFO("pop3 login failed for \"%s\" from %s", address.c_str(), std::string(peer_address()).c_str());
+  ++failures_;
+  if (failures_ >= 2 && failures_ < failures_max) {
+    // Repeated failures are answered slowly: guessing costs the guesser time.
+    phase_ = phase::failure_delay;
+    arm_deadline(service_.failure_delays());
+    return;
+  }
+  login_failed();
+}
+
+void session::login_failed() {
+  if (failures_ >= failures_max) {
+    reply("-ERR [AUTH] too many failed logins");
+    close_after_output();
+    return;
+  }
+  // The same answer whether or not the user exists.
+  reply("-ERR [AUTH] invalid user name or password");
+}
+
+void session::lock_maildrop(store::mailbox_id mailbox) {
+  phase_ = phase::locking;
+  mailbox_ = mailbox;
+  disarm_timer();
+  hold();
+  reactor::shard* origin = &owner();
+  store::store_shard* owner_store =
+      service_.shared().stores[service_.shared().mailboxes->owner_shard(mailbox)];
+  auto lock = [this, origin, owner_store, mailbox] {
+    store::maildrop_snapshot snapshot;
+    bool ok = owner_store->lock_maildrop(mailbox, snapshot);
+    auto answer = [this, ok, snapshot = std::move(snapshot)]() mutable {
+      maildrop_locked(ok, std::move(snapshot));
+    };
+    if (&owner_store->owner() == origin) {
+      answer();
+    } else {
+      owner_store->owner().submit_to(*origin, util::make_task(std::move(answer)));
+    }
+  };
+  if (&owner_store->owner() == origin) {
+    lock();
+  } else {
+    origin->submit_to(owner_store->owner(), util::make_task(std::move(lock)));
+  }
+}
+
+void session::maildrop_locked(bool ok, store::maildrop_snapshot snapshot) {
+  locked_ = ok;
+  if (closing()) {
+    // The client left while we asked; give the lock back at once.
+    unlock_maildrop();
+    release_hold();
+    return;
+  }
+  phase_ = phase::authorization;
+  if (!ok) {
+    reply("-ERR [IN-USE] maildrop already locked");
+  } else {
+    log_fd_ = ::open(snapshot.log_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (log_fd_ < 0) {
+      MW_LOG_ERROR("cannot open %s: %s", snapshot.log_path.c_str(), std::strerror(errno));
+      unlock_maildrop();
+      reply("-ERR [SYS/TEMP] cannot open maildrop");
+    } else {
+      snapshot_ = std::move(snapshot);
+      deleted_.assign(snapshot_.messages.size(), 0);
+      live_messages_ = snapshot_.messages.size();
+      live_bytes_ = 0;
+      for (const store::index_entry& entry : snapshot_.messages) live_bytes_ += entry.payload_bytes;
+      phase_ = phase::transaction;
+      reply("+OK maildrop has " + number_text(live_messages_) + " messages (" + number_text(live_bytes_) +
+            " octets)");
+    }
+  }
+  arm_autologout();
+  resume_input();
+  release_hold();  // may delete this; nothing after it
+}
+
+void session::unlock_maildrop() {
+  if (!locked_) return;
+  locked_ = false;
+  store::store_shard* owner_store =
+      service_.shared().stores[service_.shared().mailboxes->owner_shard(mailbox_)];
+  store::mailbox_id mailbox = mailbox_;
+  if (&owner_store->owner() == &owner()) {
+    owner_store->unlock_maildrop(mailbox);
+    return;
+  }
+  owner().submit_to(owner_store->owner(),
+                    util::make_task([owner_store, mailbox] { owner_store->unlock_maildrop(mailbox); }));
+}
+
+const store::index_entry* session::message(std::string_view argument, uint32_t& number) {
+  std::optional<uint32_t> parsed = parse_number(argument);
+  if (!parsed || *parsed == 0 || *parsed > snapshot_.messages.size() || deleted_[*parsed - 1]) {
+    return nullptr;
+  }
+  number = *parsed;
+  return &snapshot_.messages[*parsed - 1];
+}
+
+void session::transaction_command(const command& parsed) {
+  uint32_t number = 0;
+  switch (parsed.name) {
+    case verb::stat:
+      reply("+OK " + number_text(live_messages_) + " " + number_text(live_bytes_));
+      return;
+    case verb::list:
+    case verb::uidl: {
+      bool list = parsed.name == verb::list;
+      if (parsed.argument_count >= 1) {
+        const store::index_entry* entry = message(parsed.arguments[0], number);
+        if (entry == nullptr || parsed.argument_count > 1) {
+          reply("-ERR no such message");
+          return;
+        }
+        reply("+OK " + number_text(number) + " " +
+              number_text(list ? entry->payload_bytes : entry->uid));
+        return;
+      }
+      reply(list ? "+OK " + number_text(live_messages_) + " messages (" + number_text(live_bytes_) + " octets)"
+                 : std::string("+OK unique-id listing follows"));
+      std::string lines;
+      for (size_t i = 0; i < snapshot_.messages.size(); ++i) {
+        if (deleted_[i]) continue;
+        const store::index_entry& entry = snapshot_.messages[i];
+        lines += number_text(i + 1);
+        lines += ' ';
+        lines += number_text(list ? entry.payload_bytes : entry.uid);
+        lines += "\r\n";
+        if (lines.size() >= 16384) {
+          write(lines);
+          lines.clear();
+        }
+      }
+      lines += ".\r\n";
+      write(lines);
+      return;
+    }
+    case verb::retr:
+    case verb::top: {
+      bool top = parsed.name == verb::top;
+      std::optional<uint32_t> lines;
+      if (top) {
+        if (parsed.argument_count != 2 || parsed.too_many_arguments) {
+          reply("-ERR usage: TOP msg n");
+          return;
+        }
+        lines = parse_number(parsed.arguments[1]);
+        if (!lines) {
+          reply("-ERR invalid line count");
+          return;
+        }
+      } else if (parsed.argument_count != 1) {
+        reply("-ERR usage: RETR msg");
+        return;
+      }
+      const store::index_entry* entry = message(parsed.arguments[0], number);
+      if (entry == nullptr) {
+        reply("-ERR no such message");
+        return;
+      }
+      start_message(*entry, lines);
+      return;
+    }
+    case verb::dele: {
+      if (parsed.argument_count != 1) {
+        reply("-ERR usage: DELE msg");
+        return;
+      }
+      std::optional<uint32_t> parsed_number = parse_number(parsed.arguments[0]);
+      if (!parsed_number || *parsed_number == 0 || *parsed_number > snapshot_.messages.size()) {
+        reply("-ERR no such message");
+        return;
+      }
+      uint32_t index = *parsed_number - 1;
+      if (deleted_[index]) {
+        reply("-ERR message " + number_text(*parsed_number) + " already deleted");
+        return;
+      }
+      deleted_[index] = 1;
+      --live_messages_;
+      live_bytes_ -= snapshot_.messages[index].payload_bytes;
+      reply("+OK message " + number_text(*parsed_number) + " deleted");
+      return;
+    }
+    case verb::rset:
+      std::fill(deleted_.begin(), deleted_.end(), 0);
+      live_messages_ = snapshot_.messages.size();
+      live_bytes_ = 0;
+      for (const store::index_entry& entry : snapshot_.messages) live_bytes_ += entry.payload_bytes;
+      reply("+OK maildrop has " + number_text(live_messages_) + " messages (" + number_text(live_bytes_) +
+            " octets)");
+      return;
+    case verb::noop:
+      reply("+OK");
+      return;
+    case verb::quit:
+      quit();
+      return;
+    case verb::unknown:
+      reply("-ERR unknown command");
+      return;
+    default:
+      reply("-ERR not in TRANSACTION state");
+      return;
+  }
+}
+
+void session::start_message(const store::index_entry& entry, std::optional<uint64_t> top_lines) {
+  reply("+OK " + number_text(entry.payload_bytes) + " octets");
+  uint64_t payload_offset = entry.offset + store::record_header_bytes;
+  if (!top_lines && !(entry.flags & store::record_flag_has_dot_line)) {
+    // Nothing to stuff: the kernel moves the bytes from the page cache to the socket.
+    // Every stored payload ends with CRLF (the trace lines do, and so does any DATA body),
+    // so ".\r\n" is all that follows.
+    write_file(log_fd_, payload_offset, entry.payload_bytes);
+    write(".\r\n");
+    return;
+  }
+  stream_.start(top_lines);
+  stream_offset_ = payload_offset;
+  stream_left_ = entry.payload_bytes;
+  phase_ = phase::streaming;
+  pump_message();
+}
+
+void session::pump_message() {
+  util::block_pool& pool = service_.read_pool();
+  char* buffer = pool.acquire();
+  bool wanted = true;
+  size_t produced = 0;
+  while (stream_left_ > 0 && wanted && produced < stream_step_bytes) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(stream_left_, pool.block_bytes()));
+    ssize_t got = ::pread(log_fd_, buffer, want, static_cast<off_t>(stream_offset_));
+    if (got <= 0) {
+      if (got < 0 && errno == EINTR) continue;
+      // The log lost bytes under us: the response cannot be completed truthfully.
+      MW_LOG_ERROR("pop3: reading %s failed: %s", snapshot_.log_path.c_str(),
+                   got < 0 ? std::strerror(errno) : "unexpected end of file");
+      pool.release(buffer);
+      unlock_maildrop();
+      close_now();
+      return;
+    }
+    stream_offset_ += static_cast<uint64_t>(got);
+    stream_left_ -= static_cast<uint64_t>(got);
+    stream_output_.clear();
+    wanted = stream_.feed(std::string_view(buffer, static_cast<size_t>(got)), stream_output_);
+    write(stream_output_);
+    produced += stream_output_.size();
+  }
+  pool.release(buffer);
+  if (stream_left_ > 0 && wanted) return;  // on_output_drained continues
+  stream_output_.clear();
+  stream_.finish(stream_output_);
+  write(stream_output_);
+  phase_ = phase::transaction;
+  flush();
+  resume_input();
+}
+
+void session::on_output_drained() {
+  if (phase_ == phase::streaming && !closing()) {
+    arm_autologout();
+    pump_message();
+  }
+}
+
+void session::quit() {
+  std::vector<uint64_t> uids;
+  for (size_t i = 0; i < deleted_.size(); ++i) {
+    if (deleted_[i]) uids.push_back(snapshot_.messages[i].uid);
+  }
+  if (uids.empty()) {
+    unlock_maildrop();
+    reply("+OK " + service_.cfg().hostname + " POP3 server signing off");
+    close_after_output();
+    return;
+  }
+  // UPDATE (RFC 1939 §6): the deletions are durable before the +OK; the owning shard
+  // releases the lock when it commits them.
+  phase_ = phase::updating;
+  disarm_timer();
+  hold();
+  deletion_.mailbox = mailbox_;
+  deletion_.uids = std::move(uids);
+  deletion_.origin = &owner();
+  deletion_.listener = this;
+  locked_ = false;
+  store::store_shard* owner_store =
+      service_.shared().stores[service_.shared().mailboxes->owner_shard(mailbox_)];
+  if (&owner_store->owner() == &owner()) {
+    owner_store->delete_messages(deletion_);
+  } else {
+    store::deletion_request* request = &deletion_;
+    owner().submit_to(owner_store->owner(),
+                      util::make_task([owner_store, request] { owner_store->delete_messages(*request); }));
+  }
+}
+
+void session::on_deletions_done(bool ok) {
+  if (!closing()) {
+    if (ok) {
+      reply("+OK " + service_.cfg().hostname + " POP3 server signing off (" +
+            number_text(deletion_.uids.size()) + " messages deleted)");
+    } else {
+      reply("-ERR [SYS/TEMP] some deleted messages not removed");
+    }
+    close_after_output();
+  }
+  release_hold();  // may delete this; nothing after it
+}
+
+void session::drain(bool force) {
+  if (phase_ == phase::updating && !force) return;
+  if (phase_ != phase::updating && phase_ != phase::locking) unlock_maildrop();
+  close_now();
+}
+
+}  // namespace mailwing::pop3
