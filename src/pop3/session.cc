@@ -333,6 +333,7 @@ void session::lock_maildrop(store::mailbox_id mailbox) {
 
 void session::maildrop_locked(bool ok, store::maildrop_snapshot snapshot) {
   locked_ = ok;
+  log_fd_ = snapshot.log_fd;
   if (closing()) {
     // The client left while we asked; give the lock back at once.
     unlock_maildrop();
@@ -343,9 +344,8 @@ void session::maildrop_locked(bool ok, store::maildrop_snapshot snapshot) {
   if (!ok) {
     reply("-ERR [IN-USE] maildrop already locked");
   } else {
-    log_fd_ = ::open(snapshot.log_path.c_str(), O_RDONLY | O_CLOEXEC);
     if (log_fd_ < 0) {
-      MW_LOG_ERROR("cannot open %s: %s", snapshot.log_path.c_str(), std::strerror(errno));
+      MW_LOG_ERROR("cannot open %s", snapshot.log_path.c_str());
       unlock_maildrop();
       reply("-ERR [SYS/TEMP] cannot open maildrop");
     } else {

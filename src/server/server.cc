@@ -24,6 +24,7 @@
 #include "mailwing/store/recovery.hh"
 #include "mailwing/store/store_shard.hh"
 #include "mailwing/util/log.hh"
+#include "mailwing/util/task.hh"
 
 #ifdef MAILWING_MIMALLOC
 #include <mimalloc.h>
@@ -110,6 +111,7 @@ int run(config::config cfg, bool embedded_default) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
@@ -215,7 +217,16 @@ int run(config::config cfg, bool embedded_default) {
   MW_LOG_INFO("ready");
 
   int signal_number = 0;
-  sigwait(&signals, &signal_number);
+  for (;;) {
+    sigwait(&signals, &signal_number);
+    if (signal_number != SIGUSR1) break;
+    // tools/mailwing-compact: compact every mailbox that has deleted messages.
+    MW_LOG_INFO("SIGUSR1: compacting mailboxes with deleted messages");
+    for (shard_slot& slot : slots) {
+      store::store_shard* store = slot.store.get();
+      slot.shard->post(slot.shard->main_slot(), util::make_task([store] { store->compact_all(); }));
+    }
+  }
   MW_LOG_INFO("%s: draining connections and stopping", strsignal(signal_number));
   for (shard_slot& slot : slots) slot.shard->request_stop();
   for (shard_slot& slot : slots) slot.shard->join();

@@ -47,7 +47,8 @@ const char* describe(header_status status) {
 }  // namespace
 
 scan_result scan_log(int fd,
-                     const std::function<void(const scanned_record&, std::string_view)>& visit) {
+                     const std::function<void(const scanned_record&, std::string_view)>& visit,
+                     uint64_t start_offset) {
   scan_result result;
   struct stat info{};
   if (::fstat(fd, &info) != 0) {
@@ -58,7 +59,8 @@ scan_result scan_log(int fd,
   result.file_bytes = static_cast<uint64_t>(info.st_size);
   auto buffer = std::make_unique<char[]>(read_chunk_bytes);
   std::string tombstone;
-  uint64_t offset = 0;
+  uint64_t offset = start_offset;
+  result.valid_bytes = start_offset;
   while (offset < result.file_bytes) {
     if (result.file_bytes - offset < record_header_bytes) {
       result.problem = "truncated record header";

@@ -1,8 +1,14 @@
 #include "mailwing/store/mailbox.hh"
 
+#include <unistd.h>
+
 #include <algorithm>
 
 namespace mailwing::store {
+
+mailbox::~mailbox() {
+  if (log_fd >= 0) ::close(log_fd);
+}
 
 index_entry* mailbox::find(uint64_t uid) {
   auto found = std::lower_bound(messages.begin(), messages.end(), uid,

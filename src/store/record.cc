@@ -40,6 +40,12 @@ void encode_record_header(const record_header& header,
   put<uint32_t>(bytes, 36, util::crc32c(bytes, 36));
 }
 
+uint32_t record_header_crc(const record_header& header) {
+  char bytes[record_header_bytes];
+  encode_record_header(header, std::span<char, record_header_bytes>(bytes, record_header_bytes));
+  return get<uint32_t>(bytes, 36);
+}
+
 decoded_header decode_record_header(std::span<const char, record_header_bytes> in) {
   const char* bytes = in.data();
   decoded_header result{header_status::ok, {}};

@@ -11,9 +11,11 @@
 #include <cinttypes>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <stdexcept>
 #include <unordered_map>
 
+#include "mailwing/store/index_file.hh"
 #include "mailwing/store/journal.hh"
 #include "mailwing/store/log_scan.hh"
 #include "mailwing/store/record.hh"
@@ -63,6 +65,7 @@ void apply_tombstone(mailbox& box, std::string_view payload) {
 void note_record(mailbox& box, const record_header& header, uint64_t offset, std::string_view tombstone) {
   if (header.type == record_type::message) {
     box.messages.push_back({header.uid, offset, header.payload_bytes, header.flags, false});
+    box.last_message_header_crc = record_header_crc(header);
   } else {
     apply_tombstone(box, tombstone);
     box.dead_bytes += record_header_bytes + header.payload_bytes;
@@ -79,9 +82,22 @@ std::unique_ptr<mailbox> open_mailbox(const std::string& data_dir, mailbox_id id
   box->log_path = data_dir + "/mailboxes/" + address + ".log";
   box->log_fd = ::open(box->log_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (box->log_fd < 0) fail("cannot open " + box->log_path, errno);
-  scan_result scanned = scan_log(box->log_fd, [&box](const scanned_record& record, std::string_view tombstone) {
-    note_record(*box, record.header, record.offset, tombstone);
-  });
+  // With a matching index file only the log after it is read; otherwise all of it.
+  uint64_t start = 0;
+  if (std::optional<index_snapshot> index = read_index_file(index_path_for(box->log_path), box->log_fd)) {
+    box->messages = std::move(index->messages);
+    box->next_uid = index->next_uid;
+    box->dead_bytes = index->dead_bytes;
+    box->last_message_header_crc = index->last_record_crc;
+    start = index->log_bytes;
+  }
+  scan_result scanned = scan_log(
+      box->log_fd,
+      [&box](const scanned_record& record, std::string_view tombstone) {
+        note_record(*box, record.header, record.offset, tombstone);
+      },
+      start);
+  box->index_dirty = start == 0 || scanned.records > 0 || scanned.valid_bytes < scanned.file_bytes;
   if (scanned.error != 0) fail("cannot read " + box->log_path, scanned.error);
   if (scanned.valid_bytes < scanned.file_bytes) {
     MW_LOG_WARN("mailbox %s: torn tail: dropped %" PRIu64 " bytes at offset %" PRIu64
@@ -95,6 +111,21 @@ std::unique_ptr<mailbox> open_mailbox(const std::string& data_dir, mailbox_id id
   box->committed_bytes = scanned.valid_bytes;
   box->reserved_bytes = scanned.valid_bytes;
   return box;
+}
+
+// A compaction interrupted before its rename leaves <log>.compact; the log itself is
+// complete, so the partial copy just goes.
+void remove_stray_compactions(const std::string& mailbox_dir) {
+  DIR* listing = ::opendir(mailbox_dir.c_str());
+  if (listing == nullptr) fail("cannot list " + mailbox_dir, errno);
+  while (dirent* entry = ::readdir(listing)) {
+    std::string_view name = entry->d_name;
+    if (!name.ends_with(".log.compact")) continue;
+    std::string path = mailbox_dir + "/" + entry->d_name;
+    MW_LOG_WARN("removing %s left by an interrupted compaction", path.c_str());
+    if (::unlink(path.c_str()) != 0) fail("cannot delete " + path, errno);
+  }
+  ::closedir(listing);
 }
 
 struct segment {
@@ -146,12 +177,22 @@ recovered_store recover(const std::string& data_dir, const directory& mailboxes)
   std::string lock_path = data_dir + "/lock";
   result.lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (result.lock_fd < 0) fail("cannot open " + lock_path, errno);
+  // If recovery fails, the lock goes with it, so that a retry is not locked out.
+  std::unique_ptr<int, void (*)(int*)> lock_guard(&result.lock_fd, [](int* fd) { ::close(*fd); });
   if (::flock(result.lock_fd, LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) {
       throw std::runtime_error("data_dir " + data_dir + " is in use by another mailwing process");
     }
     fail("cannot lock " + lock_path, errno);
   }
+
+  // The pid lets tools (tools/mailwing-compact) signal the running server.
+  std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(result.lock_fd, 0) != 0 ||
+      ::pwrite(result.lock_fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+    fail("cannot write " + lock_path, errno);
+  }
+  remove_stray_compactions(data_dir + "/mailboxes");
 
   std::unordered_map<std::string, mailbox*> by_address;
   for (mailbox_id id = 0; id < mailboxes.size(); ++id) {
@@ -184,6 +225,7 @@ recovered_store recover(const std::string& data_dir, const directory& mailboxes)
                      offset + record_header_bytes, box->log_path);
       note_record(*box, entry.header, offset, entry.payload);
       box->reserved_bytes = box->committed_bytes;
+      box->index_dirty = true;
       if (std::find(changed.begin(), changed.end(), box) == changed.end()) changed.push_back(box);
       ++replayed;
     });
@@ -202,11 +244,17 @@ recovered_store recover(const std::string& data_dir, const directory& mailboxes)
                 changed.size());
   }
   fsync_path(data_dir + "/mailboxes");
+  // Everything is synced now, so the index files may describe all of it.
+  for (auto& box : result.mailboxes) {
+    if (box->index_dirty && write_index_file(index_path_for(box->log_path), snapshot_index(*box))) {
+      box->index_dirty = false;
+    }
+  }
   for (const segment& journal : segments) {
     if (::unlink(journal.path.c_str()) != 0) fail("cannot delete " + journal.path, errno);
   }
   if (!segments.empty()) fsync_path(data_dir + "/journal");
-  for (auto& orphan : orphans) ::close(orphan->log_fd);
+  lock_guard.release();
   return result;
 }
 

@@ -7,9 +7,11 @@
 #include <cassert>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <system_error>
 
 #include "mailwing/reactor/backend.hh"
+#include "mailwing/store/index_file.hh"
 #include "mailwing/store/journal.hh"
 #include "mailwing/store/record.hh"
 #include "mailwing/util/clock.hh"
@@ -27,12 +29,14 @@ store_shard::store_shard(reactor::shard& owner, reactor::worker& worker,
       directory_(mailboxes),
       options_(options),
       committer_(owner, options.data_dir + "/journal", options.journal_segment_bytes,
-                 options.sync, [this](batch* work) { on_batch_done(work); }) {
+                 options.sync, [this](batch* work) { on_batch_done(work); }),
+      compactor_(owner, worker) {
   mailboxes_.resize(mailboxes.size());
   for (auto& box : owned) {
     assert(directory_.owner_shard(box->id) == owner.id());
     mailbox_id id = box->id;
     mailboxes_[id] = std::move(box);
+    queue_compaction(*mailboxes_[id], false);
   }
 }
 
@@ -51,14 +55,16 @@ void store_shard::start() {
 
 void store_shard::stop() {
   committer_.stop();
-  if (!options_.sync) return;
   // Everything this shard appended is in its logs; one syncfs makes the journal
-  // unnecessary, so the next start has nothing to replay.
+  // unnecessary, so the next start has nothing to replay, and lets the index files
+  // describe all of it.
   if (::syncfs(data_dir_fd_) != 0) {
     MW_LOG_ERROR("final checkpoint: syncfs failed: %s; the journal is kept for replay",
                  std::strerror(errno));
     return;
   }
+  write_indexes(take_dirty_indexes());
+  if (!options_.sync) return;
   if (::unlink(committer_.segment_path().c_str()) != 0 && errno != ENOENT) {
     MW_LOG_WARN("could not delete %s: %s", committer_.segment_path().c_str(), std::strerror(errno));
   }
@@ -78,6 +84,7 @@ bool store_shard::lock_maildrop(mailbox_id id, maildrop_snapshot& out) {
   if (box->locked) return false;
   box->locked = true;
   out.log_path = box->log_path;
+  out.log_fd = ::open(box->log_path.c_str(), O_RDONLY | O_CLOEXEC);
   out.messages.clear();
   out.messages.reserve(box->messages.size());
   for (const index_entry& entry : box->messages) {
@@ -97,12 +104,31 @@ void store_shard::delete_messages(deletion_request& request) {
   waiting_deletions_.push_back(&request);
 }
 
+void store_shard::queue_compaction(mailbox& box, bool forced) {
+  if (box.dead_bytes == 0 || !(forced || compactor::worthwhile(box))) return;
+  if (std::find(compaction_queue_.begin(), compaction_queue_.end(), box.id) == compaction_queue_.end()) {
+    compaction_queue_.push_back(box.id);
+  }
+}
+
+void store_shard::compact_all() {
+  for (auto& box : mailboxes_) {
+    if (box) queue_compaction(*box, true);
+  }
+}
+
 bool store_shard::busy() const {
   return !waiting_.empty() || !waiting_deletions_.empty() || !committer_.idle() ||
-         checkpoints_running_ > 0;
+         checkpoints_running_ > 0 || compactor_.running();
 }
 
 void store_shard::before_wait() {
+  compactor_.poll(committer_.idle(), owner_.stop_requested());
+  if (!compactor_.running() && !compaction_queue_.empty() && !owner_.stop_requested()) {
+    mailbox& box = *mailboxes_[compaction_queue_.front()];
+    compaction_queue_.erase(compaction_queue_.begin());
+    compactor_.start(box);
+  }
   if (!committer_.idle()) return;
   bool checkpoint_due = options_.sync && written_since_checkpoint_ &&
                         owner_.now_ms() - last_checkpoint_ms_ >= options_.checkpoint_interval_ms;
@@ -158,7 +184,9 @@ void store_shard::add_record(batch& work, mailbox& box, const message& payload) 
   encode_record_header(header, std::span<char, record_header_bytes>(header_bytes, record_header_bytes));
   uint64_t offset = box.reserved_bytes;
   box.reserved_bytes += record_header_bytes + header.payload_bytes;
-  work.placements.push_back({box.id, header.uid, offset, header.payload_bytes, header.flags, nullptr});
+  uint32_t header_crc;
+  std::memcpy(&header_crc, header_bytes + 36, sizeof(header_crc));
+  work.placements.push_back({box.id, header.uid, offset, header.payload_bytes, header.flags, header_crc, nullptr});
 
   size_t iov_begin = work.log_iov.size();
   work.log_iov.push_back({header_bytes, record_header_bytes});
@@ -190,7 +218,7 @@ void store_shard::add_tombstone(batch& work, mailbox& box, const deletion_reques
   encode_record_header(header, std::span<char, record_header_bytes>(header_bytes, record_header_bytes));
   uint64_t offset = box.reserved_bytes;
   box.reserved_bytes += record_header_bytes + uids_bytes;
-  work.placements.push_back({box.id, header.uid, offset, uids_bytes, 0, &request});
+  work.placements.push_back({box.id, header.uid, offset, uids_bytes, 0, 0, &request});
   size_t iov_begin = work.log_iov.size();
   work.log_iov.push_back({header_bytes, record_header_bytes});
   work.log_iov.push_back({const_cast<char*>(uids), uids_bytes});
@@ -230,8 +258,10 @@ void store_shard::on_batch_done(batch* work) {
     for (const batch::placed& placed : work->placements) {
       mailbox& box = *mailboxes_[placed.mailbox];
       box.committed_bytes = placed.offset + record_header_bytes + placed.payload_bytes;
+      box.index_dirty = true;
       if (placed.deletion == nullptr) {
         box.messages.push_back({placed.uid, placed.offset, placed.payload_bytes, placed.flags, false});
+        box.last_message_header_crc = placed.header_crc;
         continue;
       }
       box.dead_bytes += record_header_bytes + placed.payload_bytes;
@@ -242,6 +272,7 @@ void store_shard::on_batch_done(batch* work) {
           box.dead_bytes += record_header_bytes + entry->payload_bytes;
         }
       }
+      queue_compaction(box, false);
     }
     failure_logged_ = false;
   } else {
@@ -271,17 +302,22 @@ void store_shard::on_batch_done(batch* work) {
     std::string segment = work->retired_segment;
     int data_dir_fd = data_dir_fd_;
     reactor::shard* owner = &owner_;
-    worker_.run(util::make_task([this, owner, segment, data_dir_fd] {
+    // Index files for what changed, taken now: everything in them was written before the
+    // syncfs below starts, so they describe durable data once it returns.
+    auto indexes = std::make_shared<std::vector<std::pair<std::string, index_snapshot>>>(take_dirty_indexes());
+    worker_.run(util::make_task([this, owner, segment, data_dir_fd, indexes] {
       // One syncfs makes every log write before it durable, whatever the number of
       // mailboxes; only then may the journal segment that also held them go.
-      bool synced = ::syncfs(data_dir_fd) == 0;
-      if (!synced) {
+      if (::syncfs(data_dir_fd) != 0) {
         MW_LOG_ERROR("checkpoint: syncfs failed: %s; keeping %s for replay", std::strerror(errno),
                      segment.c_str());
-      } else if (::unlink(segment.c_str()) != 0) {
-        MW_LOG_WARN("checkpoint: could not delete %s: %s", segment.c_str(), std::strerror(errno));
+      } else {
+        if (::unlink(segment.c_str()) != 0) {
+          MW_LOG_WARN("checkpoint: could not delete %s: %s", segment.c_str(), std::strerror(errno));
+        }
+        write_indexes(*indexes);
       }
-      owner->post(owner->worker_slot(), util::make_task([this, synced] { checkpoint_finished(synced); }));
+      owner->post(owner->worker_slot(), util::make_task([this] { checkpoint_finished(); }));
     }));
   }
 }
@@ -304,10 +340,25 @@ void store_shard::report(deletion_request& request) {
   owner_.submit_to(*request.origin, util::make_task([done] { done->listener->on_deletions_done(done->ok); }));
 }
 
-void store_shard::checkpoint_finished(bool ok) {
+std::vector<std::pair<std::string, index_snapshot>> store_shard::take_dirty_indexes() {
+  std::vector<std::pair<std::string, index_snapshot>> indexes;
+  for (auto& box : mailboxes_) {
+    // A mailbox being compacted gets its index file at the checkpoint after the switch.
+    if (!box || !box->index_dirty || compactor_.compacting(*box)) continue;
+    box->index_dirty = false;
+    indexes.emplace_back(index_path_for(box->log_path), snapshot_index(*box));
+  }
+  return indexes;
+}
+
+// Worker, or the main thread at stop: only copies are touched here.
+void store_shard::write_indexes(const std::vector<std::pair<std::string, index_snapshot>>& indexes) {
+  for (const auto& [path, index] : indexes) write_index_file(path, index);
+}
+
+void store_shard::checkpoint_finished() {
   assert(checkpoints_running_ > 0);
   --checkpoints_running_;
-  (void)ok;
 }
 
 }  // namespace mailwing::store

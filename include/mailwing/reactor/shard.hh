@@ -3,8 +3,8 @@
 // its connections, buffer pools and timers; nothing it owns is touched by another thread.
 //
 // Work for a shard arrives through its inbound task queues, one single-producer queue per
-// producer: one per other shard, one for its store committer thread and one for its
-// blocking worker thread. A producer pushes, then wakes the shard through its eventfd,
+// producer: one per other shard, one for its store committer thread, one for its
+// blocking worker thread and one for the main thread. A producer pushes, then wakes the shard through its eventfd,
 // but only when the shard is about to sleep (the `sleeping_` handshake), so a busy shard
 // takes no syscall per task.
 //
@@ -21,6 +21,7 @@
 #include "mailwing/reactor/backend.hh"
 #include "mailwing/reactor/timer_list.hh"
 #include "mailwing/util/block_pool.hh"
+#include "mailwing/util/clock.hh"
 #include "mailwing/util/task_queue.hh"
 
 namespace mailwing::reactor {
@@ -50,9 +51,10 @@ struct shard_options {
 class shard final : private wake_handler {
  public:
   // Producer slots in the inbound queue array, after the shard slots [0, shard_count).
-  static constexpr uint32_t extra_producers = 2;
+  static constexpr uint32_t extra_producers = 3;
   uint32_t committer_slot() const { return shard_count_; }
   uint32_t worker_slot() const { return shard_count_ + 1; }
+  uint32_t main_slot() const { return shard_count_ + 2; }  // the main thread (signals)
 
   shard(uint32_t id, uint32_t shard_count, shard_options options);
   ~shard();
@@ -73,7 +75,16 @@ class shard final : private wake_handler {
 
   // The shard's thread only, after start():
   reactor::backend& io() { return *backend_; }
-  uint64_t now_ms() const { return now_ms_; }
+  // The loop's time, read once per turn. After a wait that may have slept, the first
+  // caller reads the clock again: a deadline armed for input that woke the loop must
+  // count from the wake-up, not from before the sleep (or it expires at once).
+  uint64_t now_ms() const {
+    if (now_stale_) {
+      now_ms_ = util::monotonic_ms();
+      now_stale_ = false;
+    }
+    return now_ms_;
+  }
   void add_timer_list(timer_list& list) { timer_lists_.push_back(&list); }
   void add_loop_hook(loop_hook& hook) { loop_hooks_.push_back(&hook); }
   // Decides when a stopping shard may exit (e.g. "no connections left").
@@ -109,7 +120,8 @@ class shard final : private wake_handler {
   shard_options options_;
   std::unique_ptr<reactor::backend> backend_;
   int event_fd_ = -1;
-  uint64_t now_ms_ = 0;
+  mutable uint64_t now_ms_ = 0;
+  mutable bool now_stale_ = false;  // the loop waited since now_ms_ was read
   std::vector<std::unique_ptr<util::task_queue>> inbound_;
   std::vector<timer_list*> timer_lists_;
   std::vector<loop_hook*> loop_hooks_;

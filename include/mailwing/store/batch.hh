@@ -57,6 +57,7 @@ struct batch {
     uint64_t offset;
     uint64_t payload_bytes;
     uint8_t flags;
+    uint32_t header_crc;
     const deletion_request* deletion;  // a tombstone for this request; nullptr: a message
   };
   std::vector<placed> placements;

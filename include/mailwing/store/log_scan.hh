@@ -23,10 +23,11 @@ struct scan_result {
   int error = 0;             // errno when reading failed (then nothing is certain)
 };
 
-// Reads `fd` from offset 0 with large sequential reads, checking headers and payload
-// CRCs, and calls `visit` for each good record in order. `payload` sees each good
-// tombstone's payload (it is small); message payloads are checked, not shown.
+// Reads `fd` from `start_offset` (a record boundary; 0 = the whole log), checking headers
+// and payload CRCs, and calls `visit` for each good record in order. `tombstone_payload`
+// holds a tombstone's payload (it is small); message payloads are checked, not shown.
 scan_result scan_log(int fd,
-                     const std::function<void(const scanned_record&, std::string_view tombstone_payload)>& visit);
+                     const std::function<void(const scanned_record&, std::string_view tombstone_payload)>& visit,
+                     uint64_t start_offset = 0);
 
 }  // namespace mailwing::store

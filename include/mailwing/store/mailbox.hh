@@ -22,16 +22,23 @@ struct index_entry {
 };
 
 struct mailbox {
+  mailbox() = default;
+  mailbox(const mailbox&) = delete;
+  mailbox& operator=(const mailbox&) = delete;
+  ~mailbox();
+
   mailbox_id id = 0;
   std::string address;
   std::string log_path;
-  int log_fd = -1;
+  int log_fd = -1;  // owned: closed with the mailbox
   uint64_t committed_bytes = 0;  // log bytes that are written and acknowledged
   uint64_t reserved_bytes = 0;   // committed + handed to an in-flight batch
   uint64_t next_uid = 1;
   std::vector<index_entry> messages;  // committed messages in log order (uid order)
   uint64_t dead_bytes = 0;   // log bytes of deleted messages and tombstones
   bool locked = false;       // a POP3 session holds the maildrop (RFC 1939 §8)
+  bool index_dirty = false;  // changed since its index file was last written
+  uint32_t last_message_header_crc = 0;  // header_crc32c of the last message record
 
   // The entry for `uid`, or nullptr.
   index_entry* find(uint64_t uid);

@@ -18,6 +18,10 @@ namespace mailwing::store {
 
 struct maildrop_snapshot {
   std::string log_path;
+  // Opened by the owning shard together with the snapshot, so the offsets and the file
+  // always match, even if a compaction replaces the log right after. The session owns
+  // and closes it. -1 when the log could not be opened.
+  int log_fd = -1;
   std::vector<index_entry> messages;  // not deleted when the lock was taken, uid order
 };
 

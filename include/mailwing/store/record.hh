@@ -65,6 +65,9 @@ struct decoded_header {
   record_header header;
 };
 
+// The header_crc32c encode_record_header writes for `header`.
+uint32_t record_header_crc(const record_header& header);
+
 // Checks magic, header CRC and type. The payload CRC is the caller's to check.
 decoded_header decode_record_header(std::span<const char, record_header_bytes> bytes);
 

@@ -19,8 +19,10 @@
 #include "mailwing/reactor/worker.hh"
 #include "mailwing/store/batch.hh"
 #include "mailwing/store/committer.hh"
+#include "mailwing/store/compactor.hh"
 #include "mailwing/store/delivery.hh"
 #include "mailwing/store/directory.hh"
+#include "mailwing/store/index_file.hh"
 #include "mailwing/store/mailbox.hh"
 #include "mailwing/store/maildrop.hh"
 
@@ -60,6 +62,9 @@ class store_shard final : public reactor::loop_hook {
   // Appends a tombstone for request.uids in the next group commit; when it is durable
   // the messages are marked deleted, the lock is released and the listener is told.
   void delete_messages(deletion_request& request);
+  // Compacts every mailbox of this shard that has deleted messages (the on-demand
+  // trigger; normally compaction starts by itself past compactor::worthwhile).
+  void compact_all();
   void before_wait() override;
   bool busy() const override;
 
@@ -72,7 +77,10 @@ class store_shard final : public reactor::loop_hook {
   void on_batch_done(batch* work);
   void report(delivery_part& part);
   void report(deletion_request& request);
-  void checkpoint_finished(bool ok);
+  void checkpoint_finished();
+  std::vector<std::pair<std::string, index_snapshot>> take_dirty_indexes();
+  static void write_indexes(const std::vector<std::pair<std::string, index_snapshot>>& indexes);
+  void queue_compaction(mailbox& box, bool forced);
 
   reactor::shard& owner_;
   reactor::worker& worker_;
@@ -81,9 +89,11 @@ class store_shard final : public reactor::loop_hook {
   std::vector<std::unique_ptr<mailbox>> mailboxes_;  // indexed by mailbox_id; null if not ours
   std::vector<delivery_part*> waiting_;
   std::vector<deletion_request*> waiting_deletions_;
+  std::vector<mailbox_id> compaction_queue_;
   batch batches_[2];
   batch* spare_ = &batches_[0];
   committer committer_;
+  compactor compactor_;
   int data_dir_fd_ = -1;
   uint64_t last_checkpoint_ms_ = 0;
   bool written_since_checkpoint_ = false;
