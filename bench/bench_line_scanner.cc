@@ -29,8 +29,8 @@ std::string smtp_commands() {
   std::string text;
   char line[128];
   while (text.size() < input_bytes) {
-    int size = std::snprintf(line, sizeof line, templates[random() % 6], unsigned(random() % 100000),
-                             unsigned(random() % 100000));
+    int size = std::snprintf(line, sizeof line, templates[random() % 6],
+                             unsigned(random() % 100000), unsigned(random() % 100000));
     text.append(line, size_t(size));
   }
   return text;

@@ -79,10 +79,12 @@ void session::on_deadline() {
 
 size_t session::on_input(std::string_view input) {
   std::string_view rest = input;
-  while (!rest.empty() && !closing()) {
+  // The loop runs until the scanner reports need_more even when `rest` is empty: that
+  // last call is what hands a carry block back to the pool.
+  while (!closing()) {
     if (phase_ != phase::authorization && phase_ != phase::sasl_response &&
         phase_ != phase::transaction) {
-      pause_input();
+      if (!rest.empty()) pause_input();
       break;
     }
     if (output_congested()) break;  // resumes once the client reads its responses

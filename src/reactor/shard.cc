@@ -137,6 +137,7 @@ bool shard::may_exit() const {
 void shard::loop() {
   for (;;) {
     now_ms_ = util::monotonic_ms();
+    now_stale_ = false;
     bool ran = run_inbound_tasks();
     for (timer_list* list : timer_lists_) list->expire(now_ms_);
     if (stop_requested()) {
@@ -162,6 +163,7 @@ void shard::loop() {
         }
       }
     }
+    if (timeout_ms != 0) now_stale_ = true;
     backend_->run_once(timeout_ms);
     sleeping_.store(false, std::memory_order_relaxed);
   }

@@ -1,9 +1,8 @@
 #include "mailwing/smtp/command.hh"
 
-#include <cstring>
-
-// Grammar references are to RFC 5321 §4.1.2 unless noted. Parsing is a single forward
-// pass over the line: each function takes the text it must match entirely.
+// Grammar references are to RFC 5321 §4.1.2 unless noted. The path is first cut out by
+// its brackets, so that each grammar function below is given exactly the text it must
+// match entirely.
 
 namespace mailwing::smtp {
 namespace {
@@ -70,7 +69,16 @@ size_t utf8_char_bytes(std::string_view text, size_t i) {
 }
 
 // RFC 5322 atext without the letters and digits.
-bool is_atext_symbol(char c) { return c != '\0' && std::strchr("!#$%&'*+-/=?^_`{|}~", c) != nullptr; }
+bool is_atext_symbol(char c) {
+  switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
+    case '/': case '=': case '?': case '^': case '_': case '`': case '{': case '|': case '}':
+    case '~':
+      return true;
+    default:
+      return false;
+  }
+}
 
 // A run of characters accepted by `is_ascii_ok`, or well-formed UTF-8 (RFC 6531 §3.3
 // extends atext, qtextSMTP and sub-domain with it; whether it is allowed is decided later,
@@ -307,7 +315,8 @@ struct parameter {
 std::optional<parameter> next_parameter(std::string_view& parameters) {
   size_t space = parameters.find(' ');
   std::string_view token = parameters.substr(0, space);
-  parameters = space == std::string_view::npos ? std::string_view{} : skip_spaces(parameters.substr(space));
+  parameters =
+      space == std::string_view::npos ? std::string_view{} : skip_spaces(parameters.substr(space));
   size_t equals = token.find('=');
   parameter p{token.substr(0, equals), {}, equals != std::string_view::npos};
   if (p.keyword.empty() || !is_alnum(p.keyword.front())) return std::nullopt;
@@ -324,33 +333,29 @@ std::optional<parameter> next_parameter(std::string_view& parameters) {
   return p;
 }
 
-// RFC 1870: size-value = 1*20DIGIT, here also bounded by what 64 bits hold.
+// RFC 1870: size-value = 1*20DIGIT. A valid 20-digit value past what 64 bits hold is
+// still a size, just larger than any limit: it saturates, so the client hears 552.
 std::optional<uint64_t> parse_size(std::string_view text) {
   if (text.empty() || text.size() > 20) return std::nullopt;
   uint64_t value = 0;
+  bool saturated = false;
   for (char c : text) {
     if (!is_digit(c)) return std::nullopt;
-    if (__builtin_mul_overflow(value, 10u, &value) ||
-        __builtin_add_overflow(value, unsigned(c - '0'), &value)) {
-      return std::nullopt;
-    }
+    saturated = saturated || __builtin_mul_overflow(value, 10u, &value) ||
+                __builtin_add_overflow(value, unsigned(c - '0'), &value);
   }
-  return value;
+  return saturated ? UINT64_MAX : value;
 }
 
-// RFC 3461 §4: xtext = *( xchar / hexchar ), xchar = "!".."~" except "+" and "=",
-// hexchar = "+" and two uppercase hex digits.
-bool is_xtext(std::string_view text) {
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (c == '+') {
-      if (text.size() - i < 3) return false;
-      for (char h : text.substr(i + 1, 2)) {
-        if (!is_digit(h) && !(h >= 'A' && h <= 'F')) return false;
-      }
-      i += 2;
-    } else if (c < '!' || c > '~' || c == '=') {
-      return false;
+// RFC 3461 §4: xtext = *( xchar / hexchar ). The value already holds only esmtp-value
+// characters, which are xtext's xchar range plus "+", so only each "+" needs a look: it
+// must start a hexchar, "+" and two uppercase hex digits.
+bool is_xtext(std::string_view value) {
+  for (size_t plus = value.find('+'); plus != std::string_view::npos;
+       plus = value.find('+', plus + 3)) {
+    if (value.size() - plus < 3) return false;
+    for (char h : value.substr(plus + 1, 2)) {
+      if (!is_digit(h) && !(h >= 'A' && h <= 'F')) return false;
     }
   }
   return true;
@@ -388,7 +393,8 @@ path_error apply_mail_parameter(const parameter& p, mail_from& into, unsigned& s
   if (equals_ci(p.keyword, "auth")) {
     // RFC 4954 §5: the value is the authenticated identity of the submitter, or "<>".
     // This server trusts no other server's identity, so it is checked and dropped.
-    if (!first_time(auth_seen) || !p.has_value || !is_xtext(p.value)) return path_error::bad_parameter;
+    if (!first_time(auth_seen) || !p.has_value || !is_xtext(p.value))
+      return path_error::bad_parameter;
     return path_error::none;
   }
   return path_error::unknown_parameter;
@@ -422,7 +428,8 @@ command parse_command(std::string_view line) {
   line = trim_trailing_blanks(line);
   size_t space = line.find(' ');
   verb name = find_verb(line.substr(0, space));
-  std::string_view argument = space == std::string_view::npos ? std::string_view{} : skip_spaces(line.substr(space));
+  std::string_view argument =
+      space == std::string_view::npos ? std::string_view{} : skip_spaces(line.substr(space));
   return {name, argument};
 }
 
@@ -454,7 +461,8 @@ rcpt_to parse_rcpt_to(std::string_view argument, bool utf8_allowed) {
   if (!path.parameters.empty()) {
     return {next_parameter(path.parameters) ? path_error::unknown_parameter : path_error::syntax};
   }
-  if (!utf8_allowed && (has_non_ascii(path.address.local_part) || has_non_ascii(path.address.domain))) {
+  if (!utf8_allowed &&
+      (has_non_ascii(path.address.local_part) || has_non_ascii(path.address.domain))) {
     return {path_error::bad_address};
   }
   return {path_error::none, path.address};

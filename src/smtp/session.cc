@@ -103,13 +103,16 @@ size_t session::on_input(std::string_view input) {
   if (phase_ == phase::command || phase_ == phase::auth_response || phase_ == phase::data) {
     arm_deadline_for_phase();
   }
-  while (!rest.empty() && !closing()) {
+  // The loop runs until the scanner reports need_more even when `rest` is empty: that
+  // last call is what hands a carry block back to the pool.
+  while (!closing()) {
     if (phase_ == phase::data) {
+      if (rest.empty()) break;
       rest.remove_prefix(handle_data(rest));
       continue;
     }
     if (phase_ == phase::committing || phase_ == phase::auth_checking) {
-      pause_input();
+      if (!rest.empty()) pause_input();
       break;
     }
     if (output_congested()) break;  // resumes once the client reads its replies
@@ -117,10 +120,13 @@ size_t session::on_input(std::string_view input) {
     if (event.kind == wire::line_scanner::status::need_more) break;
     if (event.kind == wire::line_scanner::status::too_long) {
       if (phase_ == phase::auth_response) {
+        // RFC 4954 §6 has its own code for this; the exchange is over.
         phase_ = phase::command;
         sasl_ = sasl::none;
+        reply("500 5.5.6 Authentication Exchange line is too long");
+      } else {
+        reply("500 5.5.2 Error: line too long");
       }
-      reply("500 5.5.2 Error: line too long");
       count_error();
       continue;
     }
@@ -178,6 +184,10 @@ void session::handle_command(std::string_view line) {
       reply("250 2.0.0 OK");
       return;
     case verb::vrfy:
+      if (parsed.argument.empty()) {
+        reply("501 5.5.4 Syntax: VRFY address");
+        return;
+      }
       // RFC 5321 §3.5.3: neither confirm nor deny; accept mail and see.
       reply("252 2.0.0 Cannot VRFY user, but will accept message and attempt delivery");
       return;

@@ -41,14 +41,16 @@ __m128i last_byte_flag(uint64_t bit) { return _mm_insert_epi8(_mm_setzero_si128(
 // The others get exact bit masks, and their bare LFs are expanded here. It stops before
 // a "." that follows a CRLF, which the state machine must see because it may end the
 // data, and when too little input or output space is left for a block.
-block_run run_blocks(const char* in, size_t in_bytes, char* out, size_t out_bytes, preceding before) {
+block_run run_blocks(const char* in, size_t in_bytes, char* out, size_t out_bytes,
+                     preceding before) {
   block_run r{0, 0, before, false};
   const __m128i lf_char = _mm_set1_epi8('\n');
   const __m128i cr_char = _mm_set1_epi8('\r');
   const __m128i dot_char = _mm_set1_epi8('.');
   __m128i cr_prev = last_byte_flag(before.cr);
   __m128i lf_prev = last_byte_flag(before.crlf | before.bare_lf);
-  while (in_bytes - r.consumed_bytes >= block_bytes && out_bytes - r.produced_bytes >= block_bytes) {
+  while (in_bytes - r.consumed_bytes >= block_bytes &&
+         out_bytes - r.produced_bytes >= block_bytes) {
     const char* src = in + r.consumed_bytes;
     char* dst = out + r.produced_bytes;
     const auto* vectors = reinterpret_cast<const __m128i*>(src);
@@ -99,6 +101,7 @@ block_run run_blocks(const char* in, size_t in_bytes, char* out, size_t out_byte
     // like these.
     alignas(vector_bytes) char staged[block_bytes + vector_bytes];
     for (int i = 0; i < 4; ++i) _mm_store_si128(reinterpret_cast<__m128i*>(staged) + i, v[i]);
+    _mm_store_si128(reinterpret_cast<__m128i*>(staged) + 4, _mm_setzero_si128());
     auto copy_piece = [&staged](char* to, size_t from_byte, size_t size_bytes) {
       for (size_t k = 0; k < size_bytes; k += vector_bytes) {
         __m128i piece = _mm_loadu_si128(reinterpret_cast<const __m128i*>(staged + from_byte + k));
@@ -149,8 +152,10 @@ dot_unstuffer::result dot_unstuffer::feed(std::string_view input, char* out, siz
     // The states that hold nothing back map onto what the blocks need to know.
     if (st != state::line_start_dot && st != state::line_start_dot_cr &&
         in_size - in_pos >= block_bytes && out_capacity - out_pos >= block_bytes) {
-      preceding before{st == state::in_line_cr, st == state::line_start, st == state::after_bare_lf};
-      block_run run = run_blocks(in + in_pos, in_size - in_pos, out + out_pos, out_capacity - out_pos, before);
+      preceding before{st == state::in_line_cr, st == state::line_start,
+                       st == state::after_bare_lf};
+      block_run run =
+          run_blocks(in + in_pos, in_size - in_pos, out + out_pos, out_capacity - out_pos, before);
       in_pos += run.consumed_bytes;
       out_pos += run.produced_bytes;
       dot_line |= run.dot_line_seen;

@@ -9,16 +9,18 @@
 namespace mailwing::wire {
 namespace {
 
+// Bit i is set when at[i] is LF. A function, because a lambda in an AVX2 function would
+// not inherit the target attribute.
+__attribute__((target("avx2"))) uint32_t lf_mask(const char* at) {
+  __m256i bytes = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(at));
+  return uint32_t(_mm256_movemask_epi8(_mm256_cmpeq_epi8(bytes, _mm256_set1_epi8('\n'))));
+}
+
 // Command lines are mostly shorter than 64 bytes, so one 64-byte step finds their end
 // with a branch that is predicted right; a search in 32-byte steps, or memchr, takes a
 // data-dependent branch per line that mispredicts on a mix of lengths. memchr finishes
 // the tail because reading past `end` is not allowed, even within the same page.
 __attribute__((target("avx2"))) const char* find_lf_avx2(const char* p, const char* end) {
-  const __m256i lf = _mm256_set1_epi8('\n');
-  auto lf_mask = [lf](const char* at) {
-    __m256i bytes = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(at));
-    return uint32_t(_mm256_movemask_epi8(_mm256_cmpeq_epi8(bytes, lf)));
-  };
   for (; end - p >= 64; p += 64) {
     uint64_t mask = lf_mask(p) | uint64_t(lf_mask(p + 32)) << 32;
     if (mask != 0) return p + __builtin_ctzll(mask);

@@ -7,12 +7,15 @@ temporary data_dir and free ports (port 0; the ports are read from the server's 
 so tests can run in parallel.
 
 Mailbox logs are parsed here independently of the C++ code, from the format written
-down in include/mailwing/store/record.hh.
+down in include/mailwing/store/record.hh. Tests compare stored bytes with the bytes they
+sent, so a passing test means the message really is on disk, not only that the server
+said 250.
 """
 
 import argparse
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -49,6 +52,7 @@ _TABLE = _crc32c_table()
 
 
 def crc32c(data, crc=0):
+    """CRC-32C (Castagnoli), as util/crc32c.hh; a few MB/s in pure Python."""
     crc ^= 0xFFFFFFFF
     table = _TABLE
     for byte in data:
@@ -59,6 +63,10 @@ def crc32c(data, crc=0):
 RECORD_MAGIC = 0x314C574D
 RECORD_HEADER = struct.Struct("<IBBHQQQII")  # 40 bytes, record.hh
 assert RECORD_HEADER.size == 40
+FLAG_HAS_DOT_LINE = 0x01
+# Payload CRCs of larger records are not recomputed here (pure Python is too slow for
+# 20 MB); tests of large messages compare the stored bytes with the sent ones instead.
+CRC_CHECK_BYTES_MAX = 1 << 20
 
 
 class Record:
@@ -69,6 +77,14 @@ class Record:
         self.uid = uid
         self.arrival_ms = arrival_ms
         self.payload = payload
+
+    @property
+    def size(self):
+        return 40 + len(self.payload)
+
+    @property
+    def trace(self):
+        return self.payload[:len(self.payload) - len(self.body)]
 
     @property
     def body(self):
@@ -82,8 +98,14 @@ class Record:
             text = text[end + 2:]
         return text
 
+    @property
+    def return_path(self):
+        match = re.match(rb"Return-Path: <([^>]*)>\r\n", self.payload)
+        assert match, self.payload[:80]
+        return match.group(1).decode()
 
-def read_log(path, verify_payload_crc=True):
+
+def read_log(path, crc_check_bytes_max=CRC_CHECK_BYTES_MAX):
     """Returns (records, valid_bytes, file_bytes). Stops at the first bad record."""
     with open(path, "rb") as handle:
         data = handle.read()
@@ -97,18 +119,197 @@ def read_log(path, verify_payload_crc=True):
         if kind not in (1, 2) or offset + 40 + size > len(data):
             break
         payload = data[offset + 40:offset + 40 + size]
-        if verify_payload_crc and crc32c(payload) != payload_crc:
+        if size <= crc_check_bytes_max and crc32c(payload) != payload_crc:
             break
         records.append(Record(offset, kind, flags, uid, arrival, payload))
         offset += 40 + size
     return records, offset, len(data)
 
 
+def encode_record(uid, payload, kind=1, flags=0, arrival_ms=0):
+    """A record as the server writes it (for tests that plant records in a log)."""
+    head = struct.pack("<IBBHQQQI", RECORD_MAGIC, kind, flags, 0, uid, arrival_ms, len(payload),
+                       crc32c(payload))
+    return head + struct.pack("<I", crc32c(head)) + payload
+
+
+# ---------------------------------------------------------------------------------------
+# Messages
+
+
+def message_id(tag):
+    return "<%s@mailwing.test>" % tag
+
+
+def make_message(tag, body_bytes=200, seed=None, dot_lines=False, eight_bit=False,
+                 line_bytes=76):
+    """A message with CRLF line ends that ends in CRLF, so that what a correct client sends
+    and what the server stores are the same bytes. `tag` goes into the Message-ID and
+    Subject; the body is random text of about body_bytes."""
+    rng = random.Random(seed if seed is not None else tag)
+    head = ("From: Sender <sender@client.test>\r\nTo: alice@example.test\r\n"
+            "Subject: test %s\r\nMessage-ID: %s\r\n\r\n" % (tag, message_id(tag))).encode()
+    alphabet = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,-:;!?"
+    if eight_bit:
+        alphabet += bytes(range(0x80, 0x100))
+    chunks = []
+    size = 0
+    line_number = 0
+    # One random line, reused with a rotating offset: fast enough for tens of MB.
+    pool = bytes(rng.choice(alphabet) for _ in range(4096))
+    while size < body_bytes:
+        line_number += 1
+        if dot_lines and line_number % 7 == 0:
+            line = [b".", b"..", b". dot", b".. two dots", b"...\t"][line_number // 7 % 5]
+        else:
+            width = rng.randint(0, line_bytes)
+            start = rng.randint(0, len(pool) - width)
+            line = pool[start:start + width]
+            if line.startswith(b"."):
+                line = b"-" + line[1:]  # dot lines only where asked for
+        chunks.append(line + b"\r\n")
+        size += len(line) + 2
+    return head + b"".join(chunks)
+
+
+def dot_stuff(message):
+    """The DATA content for a CRLF message: leading dots doubled, CRLF.CRLF at the end."""
+    if not message.endswith(b"\r\n"):
+        message += b"\r\n"
+    stuffed = message.replace(b"\r\n.", b"\r\n..")
+    if stuffed.startswith(b"."):
+        stuffed = b"." + stuffed
+    return stuffed + b".\r\n"
+
+
+def bodies_by_message_id(records):
+    """{Message-ID: [body, ...]} for records whose body has a Message-ID header."""
+    found = {}
+    for record in records:
+        match = re.search(rb"\r\nMessage-ID: (<[^>]+>)\r\n", b"\r\n" + record.body[:4096], re.I)
+        if match:
+            found.setdefault(match.group(1).decode(), []).append(record.body)
+    return found
+
+
+# ---------------------------------------------------------------------------------------
+# A raw SMTP client: for what smtplib hides or refuses to do (pipelining, bad input).
+
+
+class Reply:
+    def __init__(self, code, lines):
+        self.code = code
+        self.lines = lines  # text after "NNN-" / "NNN "
+
+    @property
+    def text(self):
+        return "\n".join("%d %s" % (self.code, line) for line in self.lines)
+
+    def __repr__(self):
+        return "Reply(%r)" % self.text
+
+
+class SmtpClient:
+    def __init__(self, port, timeout_s=10, read_banner=True):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout_s)
+        self.buffer = b""
+        try:
+            self.banner = self.reply() if read_banner else None
+        except BaseException:
+            self.sock.close()
+            raise
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def _line(self):
+        while b"\n" not in self.buffer:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("server closed the connection; unread: %r" % self.buffer)
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        assert line.endswith(b"\r"), "reply line without CRLF: %r" % line
+        return line[:-1].decode("utf-8", "replace")
+
+    def reply(self):
+        lines = []
+        while True:
+            line = self._line()
+            assert re.match(r"^[2-5]\d\d[ -]", line) or re.match(r"^[2-5]\d\d$", line), \
+                "malformed reply line %r" % line
+            lines.append(line[4:])
+            if len(line) == 3 or line[3] == " ":
+                return Reply(int(line[:3]), lines)
+
+    def command(self, line):
+        self.send(line + "\r\n")
+        return self.reply()
+
+    def expect(self, line, code, text=None):
+        got = self.command(line)
+        assert got.code == code, "%r: expected %d, got %r" % (line, code, got)
+        if text is not None:
+            assert text in got.text, "%r: expected %r in %r" % (line, text, got)
+        return got
+
+    def expect_reply(self, code, text=None):
+        got = self.reply()
+        assert got.code == code, "expected %d, got %r" % (code, got)
+        if text is not None:
+            assert text in got.text, "expected %r in %r" % (text, got)
+        return got
+
+    def wait_closed(self, timeout_s=10):
+        """Reads until EOF; returns what came before it. Fails if it does not come."""
+        self.sock.settimeout(timeout_s)
+        data = self.buffer
+        self.buffer = b""
+        while True:
+            try:
+                chunk = self.sock.recv(65536)
+            except ConnectionResetError:
+                return data
+            if not chunk:
+                return data
+            data += chunk
+
+    def send_message(self, sender, recipients, message, ehlo="client.test"):
+        """EHLO if needed, MAIL, RCPTs, DATA; returns the final reply. Every RCPT must be
+        accepted."""
+        self.expect("MAIL FROM:<%s>" % sender, 250)
+        for recipient in recipients:
+            self.expect("RCPT TO:<%s>" % recipient, 250)
+        self.expect("DATA", 354)
+        self.send(dot_stuff(message))
+        return self.reply()
+
+
+# ---------------------------------------------------------------------------------------
+# The server under test
+
+
+# What AddressSanitizer, LeakSanitizer and UBSan print (UBSan goes on after a report).
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "WARNING: AddressSanitizer")
+
+
 class Server:
     """A mailwing process on free ports with its own data_dir."""
 
     def __init__(self, test=None, users=None, durability="fsync", shards=2, extra=None,
-                 data_dir=None, backend=None):
+                 data_dir=None, backend=None, start=True):
         self.tmp = tempfile.mkdtemp(prefix="mailwing-test-")
         self.data_dir = data_dir or os.path.join(self.tmp, "data")
         self.backend = backend or BACKEND
@@ -137,18 +338,20 @@ class Server:
         self.log_path = os.path.join(self.tmp, "server.log")
         self.smtp_port = None
         self.pop3_port = None
+        self.start_offset = 0
         if test is not None:
             test.addCleanup(self.cleanup)
-        self.start()
+        if start:
+            self.start()
 
-    def start(self, timeout_s=20):
+    def start(self, timeout_s=60):
         self._log = open(self.log_path, "ab")
-        start_offset = self._log.tell()
+        self.start_offset = self._log.tell()
         self.process = subprocess.Popen([BINARY, "serve", "--config", self.config_path],
                                         stdout=self._log, stderr=self._log)
         deadline = time.time() + timeout_s
         while time.time() < deadline:
-            text = self.log()[start_offset:]
+            text = self.log()
             if " ready" in text:
                 smtp = re.findall(r"smtp listening on [\d.]+:(\d+)", text)
                 pop3 = re.findall(r"pop3 listening on [\d.]+:(\d+)", text)
@@ -158,13 +361,24 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError("mailwing exited with %s:\n%s" % (self.process.returncode, text))
             time.sleep(0.02)
-        raise RuntimeError("mailwing did not get ready:\n" + self.log()[start_offset:])
+        raise RuntimeError("mailwing did not get ready:\n" + self.log())
 
-    def log(self):
+    def log(self, whole=False):
+        """The log since the last start (or all of it)."""
         with open(self.log_path, "r", errors="replace") as handle:
-            return handle.read()
+            text = handle.read()
+        return text if whole else text[self.start_offset:]
 
-    def stop(self, timeout_s=30):
+    def wait_for_log(self, pattern, timeout_s=10):
+        deadline = time.time() + timeout_s
+        while time.time() < deadline:
+            match = re.search(pattern, self.log())
+            if match:
+                return match
+            time.sleep(0.02)
+        raise AssertionError("%r not in the server log:\n%s" % (pattern, self.log()))
+
+    def stop(self, timeout_s=60):
         """SIGTERM and wait; returns the exit code."""
         if self.process is None:
             return None
@@ -184,28 +398,94 @@ class Server:
         self._log.close()
 
     def restart(self):
-        self.stop()
+        code = self.stop()
+        assert code == 0, "mailwing exited with %s on SIGTERM:\n%s" % (code, self.log())
         self.start()
 
+    def alive(self):
+        return self.process is not None and self.process.poll() is None
+
+    def assert_alive(self, test):
+        test.assertTrue(self.alive(), "mailwing died:\n" + self.log(whole=True)[-4000:])
+
     def cleanup(self):
-        if self.process is not None:
-            self.kill()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        """Stops the server with SIGTERM (so a sanitizer build also checks for leaks at
+        exit) and fails if it did not exit cleanly or a sanitizer reported anything."""
+        try:
+            code = None
+            if self.process is not None:
+                try:
+                    code = self.stop(timeout_s=60)
+                except subprocess.TimeoutExpired:
+                    self.kill()
+                    raise AssertionError("mailwing did not stop on SIGTERM:\n" + self.log()[-4000:])
+            text = self.log(whole=True) if os.path.exists(self.log_path) else ""
+            for marker in SANITIZER_MARKERS:
+                if marker in text:
+                    at = text.index(marker)
+                    raise AssertionError("sanitizer report in the server log:\n" + text[max(0, at - 200):at + 6000])
+            if code not in (None, 0):
+                raise AssertionError("mailwing exited with %s on SIGTERM:\n%s" % (code, text[-4000:]))
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def status_kb(self, field):
+        """A /proc/PID/status field in kB (VmRSS: now, VmHWM: the peak so far)."""
+        with open("/proc/%d/status" % self.process.pid) as handle:
+            for line in handle:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+        raise KeyError(field)
 
     def log_path_for(self, address):
         return os.path.join(self.data_dir, "mailboxes", address + ".log")
 
-    def messages(self, address, verify_payload_crc=True):
-        """Message records (kind 1) in the mailbox's log, oldest first."""
+    def records(self, address, crc_check_bytes_max=CRC_CHECK_BYTES_MAX):
+        """All good records of the mailbox's log and whether the whole file is good."""
         path = self.log_path_for(address)
         if not os.path.exists(path):
-            return []
-        records, _, _ = read_log(path, verify_payload_crc)
+            return [], True
+        records, valid, size = read_log(path, crc_check_bytes_max)
+        return records, valid == size
+
+    def messages(self, address, crc_check_bytes_max=CRC_CHECK_BYTES_MAX):
+        """Message records (kind 1) in the mailbox's log, oldest first."""
+        records, _ = self.records(address, crc_check_bytes_max)
         return [r for r in records if r.kind == 1]
 
+    def wait_for_messages(self, address, count, timeout_s=10):
+        """Mailbox logs are written as the journal is; a 250 means both happened, but give
+        a writer in another thread a moment anyway."""
+        deadline = time.time() + timeout_s
+        while True:
+            found = self.messages(address)
+            if len(found) >= count or time.time() > deadline:
+                return found
+            time.sleep(0.05)
+
     def connect_smtp(self, timeout_s=10):
-        sock = socket.create_connection(("127.0.0.1", self.smtp_port), timeout=timeout_s)
-        return sock
+        return socket.create_connection(("127.0.0.1", self.smtp_port), timeout=timeout_s)
+
+    def client(self, timeout_s=10):
+        return SmtpClient(self.smtp_port, timeout_s)
+
+
+def run_binary(args, timeout_s=30, **kwargs):
+    """Runs mailwing with `args`; returns the CompletedProcess (text mode)."""
+    return subprocess.run([BINARY] + args, capture_output=True, text=True, timeout=timeout_s,
+                          **kwargs)
+
+
+_sanitized = None
+
+
+def sanitized():
+    """True for an ASan/UBSan build, which is slower and uses more memory."""
+    global _sanitized
+    if _sanitized is None:
+        with open(BINARY, "rb") as handle:
+            _sanitized = b"__asan_init" in handle.read()
+    return _sanitized
 
 
 def main():

@@ -22,7 +22,8 @@ struct command {
 };
 
 // The verb is matched case-insensitively and must be followed by a space or the end of
-// the line ("MAILX" is unknown). Never fails: anything else is verb::unknown.
+// the line ("MAILX" is unknown). Never fails: anything else is verb::unknown, and so is
+// any line that contains a NUL byte.
 command parse_command(std::string_view line);
 
 // A mailbox split at its last "@". local_part is as written (a Dot-string, or a

@@ -33,10 +33,10 @@ TEST(Base64, PaddingIsOptional) {
 }
 
 TEST(Base64, RejectsMisplacedOrPartialPadding) {
-  EXPECT_EQ(base64_decode("Zg="), std::nullopt);    // padding that does not complete
+  EXPECT_EQ(base64_decode("Zg="), std::nullopt);  // padding that does not complete
   EXPECT_EQ(base64_decode("Zg==="), std::nullopt);
   EXPECT_EQ(base64_decode("Zm9v===="), std::nullopt);
-  EXPECT_EQ(base64_decode("Z=g="), std::nullopt);   // '=' in the middle
+  EXPECT_EQ(base64_decode("Z=g="), std::nullopt);  // '=' in the middle
   EXPECT_EQ(base64_decode("Zg==Zm8="), std::nullopt);
   EXPECT_EQ(base64_decode("="), std::nullopt);
   EXPECT_EQ(base64_decode("=="), std::nullopt);

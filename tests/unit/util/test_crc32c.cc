@@ -68,7 +68,8 @@ TEST(Crc32c, MatchesBitwiseReference) {
   for (size_t size = 0; size <= 300; ++size) sizes.push_back(size);
   for (size_t stride : {32u, 256u, 4096u}) {
     for (size_t blocks : {1u, 2u, 3u}) {
-      for (int delta = -9; delta <= 9; ++delta) sizes.push_back(3 * stride * blocks + size_t(delta));
+      for (int delta = -9; delta <= 9; ++delta)
+        sizes.push_back(3 * stride * blocks + size_t(delta));
     }
   }
   for (int i = 0; i < 200; ++i) sizes.push_back(random() % (buffer.size() - 8));

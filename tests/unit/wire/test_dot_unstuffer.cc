@@ -156,7 +156,8 @@ TEST(DotUnstuffer, BareLfIsStoredAsCrLf) {
 }
 
 TEST(DotUnstuffer, CrAloneIsContent) {
-  EXPECT_EQ(unstuff_once("a\rb\r\r\n.\rX\r\n.\r\n"), (outcome{"a\rb\r\r\n\rX\r\n", true, 14, false}));
+  EXPECT_EQ(unstuff_once("a\rb\r\r\n.\rX\r\n.\r\n"),
+            (outcome{"a\rb\r\r\n\rX\r\n", true, 14, false}));
   check_all_splits("a\rb\r\r\n.\rX\r\n.\r\n");
   check_all_splits(".\r.\r\n.\r\r\n.\r\n");
 }
@@ -208,8 +209,9 @@ TEST(DotUnstuffer, PatternsAtEveryBlockOffset) {
       std::string input = std::string(offset, 'a') + pattern + std::string(150, 'b') + "\r\n.\r\n";
       outcome expected = reference(input);
       ASSERT_EQ(unstuff_once(input), expected) << testing::PrintToString(input);
-      ASSERT_EQ(unstuff({input.substr(0, offset + 1), std::string_view(input).substr(offset + 1)}, 4096),
-                expected)
+      ASSERT_EQ(
+          unstuff({input.substr(0, offset + 1), std::string_view(input).substr(offset + 1)}, 4096),
+          expected)
           << testing::PrintToString(input);
     }
   }
