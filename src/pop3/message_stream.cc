@@ -1,5 +1,7 @@
 #include "mailwing/pop3/message_stream.hh"
 
+#include <cstring>
+
 namespace mailwing::pop3 {
 
 void message_stream::start(std::optional<uint64_t> body_lines) {
@@ -12,8 +14,13 @@ void message_stream::start(std::optional<uint64_t> body_lines) {
 }
 
 bool message_stream::feed(std::string_view chunk, std::string& out) {
-  // Byte by byte: this path only serves messages that need stuffing and TOP; whole runs
-  // between stuffed dots are appended at once.
+  if (chunk.empty()) return part_ != part::done;
+  if (!limited_) {
+    stuff(chunk, out);
+    return true;
+  }
+  // TOP: byte by byte, counting lines; whole runs between stuffed dots are appended at
+  // once.
   size_t run_start = 0;
   size_t i = 0;
   for (; i < chunk.size() && part_ != part::done; ++i) {
@@ -41,6 +48,29 @@ bool message_stream::feed(std::string_view chunk, std::string& out) {
   }
   out.append(chunk.data() + run_start, i - run_start);
   return part_ != part::done;
+}
+
+// RETR: only line starts matter, so jump from LF to LF with memchr and append the runs
+// in between.
+void message_stream::stuff(std::string_view chunk, std::string& out) {
+  size_t run_start = 0;
+  size_t line_start = line_bytes_ == 0 ? 0 : std::string_view::npos;
+  while (true) {
+    if (line_start != std::string_view::npos && line_start < chunk.size() && chunk[line_start] == '.') {
+      out.append(chunk.data() + run_start, line_start - run_start);
+      out.push_back('.');
+      run_start = line_start;
+    }
+    size_t search_from = line_start == std::string_view::npos ? 0 : line_start;
+    const void* found = std::memchr(chunk.data() + search_from, '\n', chunk.size() - search_from);
+    if (found == nullptr) break;
+    line_start = static_cast<size_t>(static_cast<const char*>(found) - chunk.data()) + 1;
+    if (line_start == chunk.size()) break;
+  }
+  out.append(chunk.data() + run_start, chunk.size() - run_start);
+  before_previous_ = chunk.size() >= 2 ? chunk[chunk.size() - 2] : previous_;
+  previous_ = chunk.back();
+  line_bytes_ = previous_ == '\n' ? 0 : 1;
 }
 
 void message_stream::finish(std::string& out) const {

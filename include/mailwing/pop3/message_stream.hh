@@ -32,6 +32,8 @@ class message_stream {
   void finish(std::string& out) const;
 
  private:
+  void stuff(std::string_view chunk, std::string& out);
+
   enum class part : uint8_t { headers, body, done };
   part part_ = part::headers;
   uint64_t line_bytes_ = 0;      // bytes of the current line so far (0: at line start)
