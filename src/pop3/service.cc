@@ -47,6 +47,20 @@ void service::drain(bool force) {
   for (session* member : sessions_.snapshot()) member->drain(force);
 }
 
+uint32_t service::note_failed_login(std::string_view peer_address) {
+  uint64_t now = owner_.now_ms();
+  // Bounded: past this many addresses, forget the ones that went quiet.
+  if (failures_by_address_.size() >= 10000) {
+    std::erase_if(failures_by_address_, [now](const auto& item) {
+      return now - item.second.last_ms > failure_memory_ms;
+    });
+  }
+  failures& entry = failures_by_address_[std::string(peer_address)];
+  if (now - entry.last_ms > failure_memory_ms) entry.count = 0;
+  entry.last_ms = now;
+  return ++entry.count;
+}
+
 std::string service::next_timestamp() {
   return "<" + std::to_string(::getpid()) + "." + std::to_string(owner_.id()) + "." +
          std::to_string(++timestamp_counter_) + "." + std::to_string(util::unix_ms()) + "@" +

@@ -10,9 +10,8 @@
 #include <cstdio>
 #include <cstring>
 
-#include "mailwing/auth/password.hh"
+#include "mailwing/auth/login.hh"
 #include "mailwing/pop3/service.hh"
-#include "mailwing/smtp/recipients.hh"
 #include "mailwing/store/record.hh"
 #include "mailwing/util/base64.hh"
 #include "mailwing/util/log.hh"
@@ -84,7 +83,9 @@ size_t session::on_input(std::string_view input) {
   while (!closing()) {
     if (phase_ != phase::authorization && phase_ != phase::sasl_response &&
         phase_ != phase::transaction) {
-      if (!rest.empty()) pause_input();
+      // Paused even with nothing left, so that the end of input (a client that sent QUIT
+      // and half-closed) waits for the answer instead of cutting it off.
+      pause_input();
       break;
     }
     if (output_congested()) break;  // resumes once the client reads its responses
@@ -111,6 +112,8 @@ void session::on_input_end() {
 
 void session::handle_line(std::string_view line) {
   if (line.find('\0') != std::string_view::npos) {
+    // Also ends a SASL exchange: after -ERR the client starts over (RFC 5034 §4).
+    if (phase_ == phase::sasl_response) phase_ = phase::authorization;
     reply("-ERR NUL byte in command");
     return;
   }
@@ -168,7 +171,7 @@ void session::authorization_command(const command& parsed) {
         return;
       }
       // APOP needs the password itself; a user stored as an argon2id hash cannot use it.
-      std::optional<std::string> address = smtp::recipient_resolver::normalize_login(parsed.arguments[0]);
+      std::optional<std::string> address = auth::normalize_login(parsed.arguments[0]);
       std::optional<store::mailbox_id> id;
       if (address) id = service_.shared().mailboxes->find(*address);
       bool ok = false;
@@ -182,7 +185,7 @@ void session::authorization_command(const command& parsed) {
                sodium_memcmp(expected.data(), given.data(), expected.size()) == 0;
         }
       }
-      login_checked(ok, address.value_or(std::string()));
+      login_checked(ok ? id : std::nullopt, address.value_or(std::string(parsed.arguments[0])));
       return;
     }
     case verb::auth: {
@@ -193,7 +196,8 @@ void session::authorization_command(const command& parsed) {
       }
       std::string_view mechanism = parsed.arguments[0];
       if (mechanism.size() != 5 || strncasecmp(mechanism.data(), "PLAIN", 5) != 0) {
-        reply("-ERR [AUTH] unsupported mechanism");
+        // Not [AUTH]: RFC 3206 keeps that for bad credentials.
+        reply("-ERR unsupported mechanism");
         return;
       }
       if (parsed.argument_count == 2) {
@@ -238,56 +242,40 @@ void session::sasl_plain(std::string_view response) {
   std::string_view authzid = text.substr(0, first);
   std::string_view authcid = text.substr(first + 1, second - first - 1);
   if (!authzid.empty() && authzid != authcid) {
-    login_checked(false, std::string(authcid));
+    login_checked(std::nullopt, std::string(authcid));
     return;
   }
   check_password(std::string(authcid), std::string(text.substr(second + 1)));
 }
 
 void session::check_password(std::string login, std::string password) {
-  std::optional<std::string> address = smtp::recipient_resolver::normalize_login(login);
-  std::optional<store::mailbox_id> id;
-  if (address) id = service_.shared().mailboxes->find(*address);
-  std::string stored = id ? service_.cfg().users[*id].password : service_.shared().decoy_password_hash;
-  if (!stored.starts_with("$argon2id$")) {
-    bool ok = id.has_value() && auth::verify_password(stored, password);
-    login_checked(ok, address.value_or(std::string()));
-    return;
-  }
   phase_ = phase::checking;
   disarm_timer();
   hold();
-  reactor::shard* shard = &owner();
-  bool known = id.has_value();
-  std::string who = address.value_or(std::string());
-  service_.worker().run(util::make_task([this, shard, known, who, stored = std::move(stored),
-                                         password = std::move(password)]() mutable {
-    bool ok = auth::verify_password(stored, password) && known;
-    std::fill(password.begin(), password.end(), '\0');
-    shard->post(shard->worker_slot(), util::make_task([this, ok, who]() mutable {
-      if (!closing()) {
-        phase_ = phase::authorization;
-        login_checked(ok, std::move(who));
-        if (phase_ == phase::authorization) {
-          arm_autologout();
-          resume_input();
-        }
-      }
-      release_hold();
-    }));
-  }));
+  std::string who = login;
+  auth::check_login(service_.shared().login, service_.worker(), login, std::move(password),
+                    [this, who](std::optional<store::mailbox_id> mailbox) {
+                      if (!closing()) {
+                        phase_ = phase::authorization;
+                        login_checked(mailbox, who);
+                        if (phase_ == phase::authorization) {
+                          arm_autologout();
+                          resume_input();
+                        }
+                      }
+                      release_hold();  // may delete this
+                    });
 }
 
-void session::login_checked(bool ok, std::string address) {
-  if (ok) {
-    std::optional<store::mailbox_id> id = service_.shared().mailboxes->find(address);
-    assert(id.has_value());
-    lock_maildrop(*id);
+void session::login_checked(std::optional<store::mailbox_id> mailbox, const std::string& who) {
+  if (mailbox) {
+    lock_maildrop(*mailbox);
     return;
   }
-  MW_LOG_INFO("pop3 login failed for \"%s\" from %s", address.c_str(), std::string(peer_address()).c_str());
+  MW_LOG_INFO("pop3 login failed for \"%s\" from %s", who.c_str(), std::string(peer_address()).c_str());
   ++failures_;
-  if (failures_ >= 2 && failures_ < failures_max) {
+  uint32_t from_address = service_.note_failed_login(peer_address());
+  if (failures_ >= 2 || from_address >= 2) {
     // Repeated failures are answered slowly: guessing costs the guesser time.
     phase_ = phase::failure_delay;
     arm_deadline(service_.failure_delays());

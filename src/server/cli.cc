@@ -82,7 +82,11 @@ std::string apply_override(config::config& cfg, std::string_view flag, const std
     bool& replaced = smtp ? smtp_listen_replaced : pop3_listen_replaced;
     if (!replaced) list.clear();  // the flag replaces the configured list
     replaced = true;
-    list.push_back(config::parse_listen_address(value, flag.substr(2)));
+    try {
+      list.push_back(config::parse_listen_address(value, flag.substr(2)));
+    } catch (const config::config_error& error) {
+      return error.what();
+    }
   } else {
     return "unknown option " + std::string(flag);
   }

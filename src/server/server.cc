@@ -1,6 +1,7 @@
 #include "mailwing/server/server.hh"
 
 #include <pthread.h>
+#include <sodium.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -154,9 +155,15 @@ int run(config::config cfg, bool embedded_default) {
   shared.recipients = &recipients;
   shared.limit = &smtp_limit;
   shared.spool_dir = cfg.data_dir + "/spool";
+  shared.login.cfg = &cfg;
+  shared.login.mailboxes = &mailboxes;
   for (const config::user& user : cfg.users) {
     if (user.password_is_hash()) {
-      shared.decoy_password_hash = auth::hash_password("decoy password for unknown users");
+      // A hash of random bytes: no password matches it (auth/login.hh says why it exists).
+      unsigned char secret[32];
+      randombytes_buf(secret, sizeof(secret));
+      shared.login.decoy_hash =
+          auth::hash_password(std::string_view(reinterpret_cast<char*>(secret), sizeof(secret)));
       break;
     }
   }
@@ -165,7 +172,7 @@ int run(config::config cfg, bool embedded_default) {
   pop3_shared.cfg = &cfg;
   pop3_shared.mailboxes = &mailboxes;
   pop3_shared.limit = &pop3_limit;
-  pop3_shared.decoy_password_hash = shared.decoy_password_hash;
+  pop3_shared.login = shared.login;
 
   std::vector<std::vector<int>> smtp_fds = open_listeners(cfg.smtp.listen, shard_count, "smtp");
   std::vector<std::vector<int>> pop3_fds = open_listeners(cfg.pop3.listen, shard_count, "pop3");
@@ -197,7 +204,7 @@ int run(config::config cfg, bool embedded_default) {
 
   for (shard_slot& slot : slots) {
     slot.worker->start();
-    slot.shard->start([&slot, &shared, &pop3_shared](reactor::shard& shard) {
+    slot.shard->start([&slot, &shared, &pop3_shared, &smtp_limit, &pop3_limit](reactor::shard& shard) {
       slot.store->start();
       slot.smtp = std::make_unique<smtp::service>(shared, shard, *slot.worker);
       slot.pop3 = std::make_unique<pop3::service>(pop3_shared, shard, *slot.worker);
@@ -209,8 +216,10 @@ int run(config::config cfg, bool embedded_default) {
         smtp_service->drain(force);
         pop3_service->drain(force);
       });
-      shard.set_drained_check([smtp_service, pop3_service] {
-        return smtp_service->session_count() == 0 && pop3_service->session_count() == 0;
+      // Drained only when no shard has a session left: a session's delivery or deletion
+      // may still need other shards' stores, so shards stop together, not one by one.
+      shard.set_drained_check([&smtp_limit, &pop3_limit] {
+        return smtp_limit.count() == 0 && pop3_limit.count() == 0;
       });
     });
   }

@@ -63,14 +63,4 @@ recipient recipient_resolver::resolve(const mailbox& address) const {
   return {recipient_status::unknown_user, 0};
 }
 
-std::optional<std::string> recipient_resolver::normalize_login(std::string_view address) {
-  size_t at = address.rfind('@');
-  if (at == std::string_view::npos || at == 0 || at + 1 == address.size()) return std::nullopt;
-  std::string out;
-  append_local_part(out, address.substr(0, at));
-  out.push_back('@');
-  append_lower(out, address.substr(at + 1));
-  return out;
-}
-
 }  // namespace mailwing::smtp

@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "mailwing/auth/password.hh"
+#include "mailwing/auth/login.hh"
 #include "mailwing/smtp/service.hh"
 #include "mailwing/util/base64.hh"
 #include "mailwing/util/clock.hh"
@@ -112,7 +112,9 @@ size_t session::on_input(std::string_view input) {
       continue;
     }
     if (phase_ == phase::committing || phase_ == phase::auth_checking) {
-      if (!rest.empty()) pause_input();
+      // Paused even with nothing left, so that the end of input (a client that sent its
+      // last command and half-closed) waits for the answer instead of cutting it off.
+      pause_input();
       break;
     }
     if (output_congested()) break;  // resumes once the client reads its replies
@@ -538,36 +540,20 @@ void session::sasl_response(std::string_view line) {
 }
 
 void session::check_password(std::string login, std::string password) {
-  std::optional<std::string> address = recipient_resolver::normalize_login(login);
-  std::optional<store::mailbox_id> id;
-  if (address) id = service_.shared().mailboxes->find(*address);
-  std::string stored = id ? service_.cfg().users[*id].password : service_.shared().decoy_password_hash;
-  if (!stored.starts_with("$argon2id$")) {
-    // Plain text compares in constant time at once; no need to leave the loop.
-    bool ok = id.has_value() && auth::verify_password(stored, password);
-    password_checked(ok, address.value_or(std::string()));
-    return;
-  }
   phase_ = phase::auth_checking;
   arm_deadline_for_phase();
   hold();
-  reactor::shard* shard = &owner();
-  bool known = id.has_value();
-  std::string who = address.value_or(std::string());
-  service_.worker().run(util::make_task([this, shard, known, who, stored = std::move(stored),
-                                         password = std::move(password)]() mutable {
-    bool ok = auth::verify_password(stored, password) && known;
-    std::fill(password.begin(), password.end(), '\0');
-    shard->post(shard->worker_slot(), util::make_task([this, ok, who] {
-      if (!closing()) {
-        phase_ = phase::command;
-        password_checked(ok, who);
-        arm_deadline_for_phase();
-        resume_input();
-      }
-      release_hold();
-    }));
-  }));
+  std::string who = login;
+  auth::check_login(service_.shared().login, service_.worker(), login, std::move(password),
+                    [this, who](std::optional<store::mailbox_id> mailbox) {
+                      if (!closing()) {
+                        phase_ = phase::command;
+                        password_checked(mailbox.has_value(), who);
+                        arm_deadline_for_phase();
+                        resume_input();
+                      }
+                      release_hold();  // may delete this
+                    });
 }
 
 void session::password_checked(bool ok, const std::string& login) {

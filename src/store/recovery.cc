@@ -101,9 +101,9 @@ std::unique_ptr<mailbox> open_mailbox(const std::string& data_dir, mailbox_id id
   if (scanned.error != 0) fail("cannot read " + box->log_path, scanned.error);
   if (scanned.valid_bytes < scanned.file_bytes) {
     MW_LOG_WARN("mailbox %s: torn tail: dropped %" PRIu64 " bytes at offset %" PRIu64
-                " (%s); %" PRIu64 " records kept",
+                " (%s); %zu messages kept",
                 address.c_str(), scanned.file_bytes - scanned.valid_bytes, scanned.valid_bytes,
-                scanned.problem.c_str(), scanned.records);
+                scanned.problem.c_str(), box->messages.size());
     if (::ftruncate(box->log_fd, static_cast<off_t>(scanned.valid_bytes)) != 0) {
       fail("cannot truncate " + box->log_path, errno);
     }

@@ -33,6 +33,10 @@ Dialogue format (one file per behaviour, tests/golden/<protocol>/<name>.dialog):
     =CLOSED [2]               the server must close the connection now: EOF after the replies
                               so far. Only =RECONNECT or = lines about the store may follow
                               for that connection.
+    =HALFCLOSE [2]            send the client bytes collected so far, then shut down the
+                              client's sending side (shutdown SHUT_WR): the client has said
+                              all it will say but still reads. Only S: lines, =CLOSED and
+                              =RECONNECT may follow for that connection.
     =RECONNECT [2]            end the connection (if the server has not: half-close it and
                               read to EOF, so a reply nobody expected shows in the diff, and
                               the server must then close) and start a new one at its next line.
@@ -64,8 +68,8 @@ Dialogue format (one file per behaviour, tests/golden/<protocol>/<name>.dialog):
                               marker is removed once the server is fixed.
 
 Client bytes (C: and R: lines) are collected per connection and sent, one write per
-connection, when the next S: line (or =CLOSED, =RECONNECT, =DELIVER, =FLUSH, or the end of
-the dialogue) is reached, so several C: lines before their S: lines express pipelining.
+connection, when the next S: line (or =CLOSED, =HALFCLOSE, =RECONNECT, =DELIVER, =FLUSH,
+or the end of the dialogue) is reached, so several C: lines before their S: lines express pipelining.
 Then one reply line is read per S: line. At the end of a dialogue the client half-closes
 (shutdown SHUT_WR) each open connection and reads to EOF: any reply nobody expected shows
 up in the diff, and the server must close once the client has.
@@ -172,7 +176,7 @@ class Dialogue:
     """Steps, in file order:
         ("send", conn, template, shown)   template: bytes, or str with {DIGEST ...}
         ("expect", conn, text, min_ms)     min_ms: None or the =DELAYED before it
-        ("closed", conn) / ("reconnect", conn) / ("flush",)
+        ("closed", conn) / ("halfclose", conn) / ("reconnect", conn) / ("flush",)
         ("deliver", address, bytes, index, shown)
     """
 
@@ -187,6 +191,7 @@ class Dialogue:
         self.live = {}       # address -> n
         self.deliveries = 0
         self._closed = {conn: False for conn in CONNECTIONS}
+        self._half_closed = {conn: False for conn in CONNECTIONS}
         self._delay = None
         self._parse()
 
@@ -216,15 +221,20 @@ class Dialogue:
             return
         words = line.split(" ")
         directive = words[0]
-        if directive in ("=CLOSED", "=RECONNECT") and len(words) <= 2:
+        if directive in ("=CLOSED", "=HALFCLOSE", "=RECONNECT") and len(words) <= 2:
             conn = self._connection_argument(words)
             if directive == "=CLOSED":
                 if self._closed[conn]:
                     raise DialogueError("=CLOSED twice")
                 self._closed[conn] = True
                 self.steps.append(("closed", conn))
+            elif directive == "=HALFCLOSE":
+                if self._closed[conn] or self._half_closed[conn]:
+                    raise DialogueError("=HALFCLOSE after =CLOSED or =HALFCLOSE")
+                self._half_closed[conn] = True
+                self.steps.append(("halfclose", conn))
             else:
-                self._closed[conn] = False
+                self._closed[conn] = self._half_closed[conn] = False
                 self.steps.append(("reconnect", conn))
             return
         if directive == "=FLUSH" and len(words) == 1:
@@ -281,6 +291,8 @@ class Dialogue:
         if self._closed[conn]:
             raise DialogueError("%s after =CLOSED%s (=RECONNECT first)"
                                 % (tag.group(0), "" if conn == 1 else " 2"))
+        if kind != "S" and self._half_closed[conn]:
+            raise DialogueError("%s after =HALFCLOSE%s" % (tag.group(0), "" if conn == 1 else " 2"))
         if kind != "S" and self._delay is not None:
             raise DialogueError("=DELAYED must be followed by an S: line")
         if kind == "C":
@@ -612,7 +624,8 @@ class Replay:
     def run(self):
         try:
             actions = {"send": self._send, "expect": self._expect, "closed": self._closed,
-                       "reconnect": self._reconnect, "flush": self._flush_step,
+                       "halfclose": self._halfclose, "reconnect": self._reconnect,
+                       "flush": self._flush_step,
                        "deliver": self._deliver}
             for step in self.dialogue.steps:
                 actions[step[0]](*step[1:])
@@ -698,6 +711,18 @@ class Replay:
             return
         self._read_to_eof(conn, "(connection still open %g s later)" % sock.timeout_s, closed)
         self.ended[conn] = True
+
+    def _halfclose(self, conn):
+        self._flush()
+        line = "=HALFCLOSE" + ("" if conn == 1 else " 2")
+        self.result.both(line)
+        sock = self._open(conn)
+        if sock is not None:
+            try:
+                sock.sock.shutdown(socket.SHUT_WR)
+            except OSError as error:
+                self.result.actual.append("(shutdown failed: %s)" % error)
+                self.ended[conn] = True
 
     def _reconnect(self, conn):
         self._flush()

@@ -124,9 +124,7 @@ class ConfigErrorTest(unittest.TestCase):
         self.assertIn("usage:", done.stderr)
         self.assertFalse(os.path.exists(os.path.join(self.tmp, "data")))
 
-    # Known bug (see the integration-test report): a malformed --smtp-listen/--pop3-listen
-    # value is reported in one line but exits 1, like a config error, instead of 2.
-    @unittest.expectedFailure
+    # A malformed --smtp-listen/--pop3-listen value is a bad argument: exit 2.
     def test_bad_listen_flag_exits_2(self):
         config = self.write(base_config(self.tmp))
         self.assert_one_line(run_binary(["serve", "--config", config, "--smtp-listen", "nonsense"]),

@@ -31,7 +31,7 @@ class Load:
         self.lock = threading.Lock()
         self.acked = {}     # tag -> (mailboxes, message)
         self.in_doubt = {}  # tag -> (mailboxes, message)
-        self.refused = []   # unexpected replies: a bug unless the server is shutting down
+        self.refused = []   # unexpected replies (text): a bug unless the server is shutting down
         self.stopping = threading.Event()
         self.threads = [threading.Thread(target=self.run, args=(n, self.rng.random()))
                         for n in range(THREADS)]
@@ -65,12 +65,15 @@ class Load:
                 client.send(harness.dot_stuff(message))
                 reply = client.reply()
                 with self.lock:
-                    if reply.code == 250:
-                        self.acked[tag] = self.in_doubt.pop(tag)
-                    else:
-                        self.refused.append(reply)
-        except (OSError, ConnectionError, AssertionError):
-            pass  # the server went away (or refuses while shutting down)
+                    if reply.code != 250:
+                        raise AssertionError("after the data: %r" % reply)
+                    self.acked[tag] = self.in_doubt.pop(tag)
+        except (OSError, ConnectionError):
+            pass  # the server went away
+        except AssertionError as error:
+            # An unexpected reply: wrong unless the server is shutting down (421).
+            with self.lock:
+                self.refused.append(str(error))
         finally:
             if client is not None:
                 client.close()
@@ -151,15 +154,18 @@ class CrashRecoveryTest(unittest.TestCase):
                              .get(message_id("after-kills"), [])), 1)
 
     def test_sigterm_during_load_drains_and_keeps_everything(self):
-        server = Server(self)
+        # One shard: with two, a transaction that spans shards can hang the drain (the
+        # known bug test_limits.DrainTest.test_sigterm_finishes_a_transaction_spanning_shards
+        # pins down).
+        server = Server(self, shards=1)
         load = Load(server.smtp_port, "term", 7)
         load.wait_for_acks(30)
         code = server.stop()
         self.assertEqual(code, 0, server.log())
         load.join()
         # While draining, clients may get "421 4.3.2 ... shutting down" and nothing else.
-        for reply in load.refused:
-            self.assertEqual(reply.code, 421, reply)
+        for refusal in load.refused:
+            self.assertIn("421 4.3.2", refusal)
         self.assertIn("stopped", server.log())
         # A clean stop leaves everything in the logs: no journal to replay.
         self.assertEqual(os.listdir(os.path.join(server.data_dir, "journal")), [])

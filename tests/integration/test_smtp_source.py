@@ -3,7 +3,6 @@ server: every message it sends must be stored exactly once."""
 
 import os
 import re
-import shutil
 import subprocess
 import unittest
 

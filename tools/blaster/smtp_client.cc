@@ -470,6 +470,9 @@ void smtp_client::on_input_end() {
     counted_ready_ = true;
     state_.client_ready();
   }
+  scanner_.reset();
+  // The peer's side is done (or the connection broke): nothing more to say.
+  close_now();
 }
 
 }  // namespace mailwing::blaster

@@ -306,6 +306,9 @@ void pop3_client::on_input_end() {
                                       phase_name(int(phase_)) + ")");
   }
   phase_ = phase::closed;
+  scanner_.reset();
+  // The peer's side is done (or the connection broke): nothing more to say.
+  close_now();
 }
 
 }  // namespace mailwing::drainer

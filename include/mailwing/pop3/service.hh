@@ -9,6 +9,10 @@
 #include <string>
 #include <vector>
 
+#include <string_view>
+#include <unordered_map>
+
+#include "mailwing/auth/login.hh"
 #include "mailwing/config/config.hh"
 #include "mailwing/net/acceptor.hh"
 #include "mailwing/net/session_registry.hh"
@@ -28,8 +32,7 @@ struct pop3_shared {
   const store::directory* mailboxes = nullptr;
   std::vector<store::store_shard*> stores;  // indexed by shard id
   net::connection_limit* limit = nullptr;
-  // Checked when a login names no user, so an unknown user costs as much as a known one.
-  std::string decoy_password_hash;
+  auth::login_context login;
 };
 
 class service {
@@ -57,10 +60,16 @@ class service {
   // "<4711.2.1700000000000@mx.example.test>": unique per session (RFC 1939 §7).
   std::string next_timestamp();
 
+  // Failed logins from one client address on this shard in the last minute, this one
+  // included: a client that reconnects after each guess is slowed down all the same.
+  uint32_t note_failed_login(std::string_view peer_address);
+
   net::session_registry<session>& sessions() { return sessions_; }
 
-  // A failed login is answered only after this, from the second failure of a session on.
+  // A failed login is answered only after this, from the second failure on (in the
+  // session, or from the client's address within a minute).
   static constexpr uint64_t failure_delay_ms = 1000;
+  static constexpr uint64_t failure_memory_ms = 60000;
   static constexpr uint32_t line_bytes_max = 1024;
 
  private:
@@ -76,6 +85,11 @@ class service {
   net::session_registry<session> sessions_;
   bool draining_ = false;
   uint64_t timestamp_counter_ = 0;
+  struct failures {
+    uint32_t count;
+    uint64_t last_ms;
+  };
+  std::unordered_map<std::string, failures> failures_by_address_;
 };
 
 }  // namespace mailwing::pop3

@@ -72,7 +72,7 @@ class session final : public net::connection, private store::deletion_listener {
   void capa();
   void sasl_plain(std::string_view response);
   void check_password(std::string login, std::string password);
-  void login_checked(bool ok, std::string address);
+  void login_checked(std::optional<store::mailbox_id> mailbox, const std::string& who);
   void login_failed();
   void lock_maildrop(store::mailbox_id mailbox);
   void maildrop_locked(bool ok, store::maildrop_snapshot snapshot);

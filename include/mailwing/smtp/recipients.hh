@@ -36,10 +36,6 @@ class recipient_resolver {
 
   recipient resolve(const mailbox& address) const;
 
-  // "local@domain" lower-cased with any quoting removed, for lookups by
-  // full address (AUTH user names). nullopt when the text is not an address.
-  static std::optional<std::string> normalize_login(std::string_view address);
-
  private:
   struct string_hash {
     using is_transparent = void;

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "mailwing/auth/login.hh"
 #include "mailwing/config/config.hh"
 #include "mailwing/net/acceptor.hh"
 #include "mailwing/net/session_registry.hh"
@@ -33,9 +34,7 @@ struct smtp_shared {
   const recipient_resolver* recipients = nullptr;
   std::vector<store::store_shard*> stores;  // indexed by shard id
   net::connection_limit* limit = nullptr;
-  // An argon2id hash checked when a login names no user, so that an unknown user costs
-  // the same time as a wrong password. Empty when no user has a hashed password.
-  std::string decoy_password_hash;
+  auth::login_context login;
   std::string spool_dir;
 };
 

@@ -78,9 +78,10 @@ class shard_inbox final : public loop_hook {
       work.swap(queue_);
     }
     for (auto& item : work) item();
-    // Work that queued more work: go round again without sleeping.
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!queue_.empty()) owner_.wake();
+    // Go round once more before sleeping: the work may have produced something for a
+    // hook that already ran this turn (a delivery for the store's before_wait), just as
+    // work arriving from tasks or sockets would be seen by the hooks of the next turn.
+    if (!work.empty()) owner_.wake();
   }
 
  private:

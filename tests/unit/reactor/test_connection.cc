@@ -452,6 +452,40 @@ TEST_P(Connection, CloseAfterOutputDeliversEverything) {
   }
 }
 
+// Input the session never reads (sent after QUIT) must not cost the client the output
+// queued before the close.
+// BUG (src/net/connection.cc, both backends): after close_after_output the connection
+// stops receiving, so bytes the client sends meanwhile stay unread in the kernel; when
+// the output has been handed to the kernel, close() on a socket with unread input makes
+// Linux send RST at once and drop the send queue. The client loses the tail of the reply
+// (here it gets ~128 KB of the 3 MB, then ECONNRESET). Real case: a 421/552 reply to a
+// client still sending DATA, or the stop hook's goodbye. The usual cure is a lingering
+// close: shutdown(SHUT_WR) once the output is out, discard input until EOF (bounded by
+// a timeout), then close. (A RST *after* all the bytes, as in the small case, is not
+// checked here: a client writing after the server closed gets one whatever we do.)
+TEST_P(Connection, CloseAfterOutputWithUnreadInput) {
+  serve();
+  const char* env_size = getenv("XSIZE");
+  const char* env_sleep = getenv("XSLEEP");
+  for (uint64_t size : std::vector<uint64_t>{100, env_size ? std::stoull(env_size) : uint64_t{8} << 20}) {
+    int fd = client();
+    ASSERT_TRUE(send_all(fd, "BIG " + std::to_string(size) + "\nQUIT\nthis line is never read\n"));
+    // More input once the server is past QUIT (and, for the big reply, still sending:
+    // the client has not read it): by now the connection no longer receives.
+    std::string head = read_exactly(fd, 50);
+    std::this_thread::sleep_for(std::chrono::milliseconds(env_sleep ? atoi(env_sleep) : 50));
+    ASSERT_TRUE(send_all(fd, "and neither is this one\n"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    read_all_result back = read_to_eof(fd);
+    back.bytes = head + back.bytes;
+    std::string expected = pattern_bytes(size, static_cast<uint32_t>(size)) + "END\nBYE\n";
+    EXPECT_TRUE(back.bytes == expected) << "size " << size << ": got " << back.bytes.size() << " of "
+                                        << expected.size() << " bytes, then "
+                                        << (back.eof ? "EOF" : std::strerror(back.error));
+    close_client(fd);
+  }
+}
+
 // The same with the stream still being produced when QUIT arrives: QUIT waits for it.
 TEST_P(Connection, QuitAfterAStreamWaitsForIt) {
   serve();
@@ -503,10 +537,6 @@ TEST_P(Connection, OutputBackPressure) {
     ssize_t n = ::send(fd, lines.data(), lines.size(), MSG_NOSIGNAL);
     if (n > 0) {
       sent += static_cast<uint64_t>(n);
-      if (n % 2 != 0) {  // keep whole lines: finish the odd byte
-        while (::send(fd, "\n", 1, MSG_NOSIGNAL) != 1) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        ++sent;
-      }
       continue;
     }
     pollfd watch{fd, POLLOUT, 0};
@@ -514,8 +544,9 @@ TEST_P(Connection, OutputBackPressure) {
   }
   // Unbounded buffering would have taken everything.
   EXPECT_LT(sent, give_up) << "the server kept reading although its output was congested";
-  // Now read: 4 MB, "END", then one reply per line.
-  uint64_t expected = 4000000 + 4 + sent * 2;
+  // Now read: 4 MB, "END", then one reply per whole line (a last half line, "x" without
+  // its end, gets none).
+  uint64_t expected = 4000000 + 4 + (sent / 2) * 4;
   std::string head;
   std::string replies_tail;
   uint64_t got = 0;

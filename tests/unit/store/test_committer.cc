@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <system_error>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -351,6 +352,16 @@ struct shard_set {
   bool running = false;
 };
 
+// Options under which no periodic checkpoint retires the journal during a test, so that
+// its content can be inspected. (UINT32_MAX rather than the default 30 s because of the
+// first-checkpoint bug shown by FirstCheckpointWaitsForTheInterval: with it, this holds
+// only while the monotonic clock is below 2^32 ms, i.e. ~49 days of uptime.)
+store_options without_checkpoints() {
+  store_options options;
+  options.checkpoint_interval_ms = UINT32_MAX;
+  return options;
+}
+
 class StoreShard : public ::testing::TestWithParam<backend_choice> {
  protected:
   void SetUp() override { MW_SKIP_IF_BACKEND_UNAVAILABLE(GetParam()); }
@@ -532,7 +543,7 @@ class StoreShard : public ::testing::TestWithParam<backend_choice> {
 };
 
 TEST_P(StoreShard, DeliversOneAfterAnother) {
-  start(1);
+  start(1, without_checkpoints());
   std::vector<std::unique_ptr<outgoing>> all;
   for (uint64_t n = 0; n < 4; ++n) {
     std::vector<std::unique_ptr<outgoing>> one = make_messages(n, 1, 100 + 900 * n);
@@ -564,7 +575,7 @@ TEST_P(StoreShard, DeliversOneAfterAnother) {
 
 // Many messages started together, each to several mailboxes: one or a few group commits.
 TEST_P(StoreShard, ManyMessagesToSeveralMailboxes) {
-  start(1);
+  start(1, without_checkpoints());
   auto messages = make_messages(0, 60);
   std::vector<bool> ok = deliver(0, messages, {2, 0, 3});
   EXPECT_EQ(ok, std::vector<bool>(60, true));
@@ -579,7 +590,7 @@ TEST_P(StoreShard, ManyMessagesToSeveralMailboxes) {
 
 // Mailboxes on two shards: the owner shard appends, the origin hears back.
 TEST_P(StoreShard, CrossShardDelivery) {
-  start(2);
+  start(2, without_checkpoints());
   auto first = make_messages(0, 10);
   EXPECT_EQ(deliver(0, first, {0, 1, 2, 3}), std::vector<bool>(10, true));
   auto second = make_messages(100, 7, 5000);
@@ -605,7 +616,7 @@ TEST_P(StoreShard, CrossShardDelivery) {
 
 // A large body in a spool file is copied into each log, and synced there, not journaled.
 TEST_P(StoreShard, SpooledBody) {
-  start(1);
+  start(1, without_checkpoints());
   auto small = make_messages(0, 1);
   auto big = make_messages(1, 1, 10);
   outgoing& spooled = *big[0];
@@ -673,6 +684,26 @@ TEST_P(StoreShard, PeriodicCheckpointRetiresTheSegment) {
   EXPECT_TRUE(list_dir(journal_dir()).empty());
 }
 
+// checkpoint_interval_ms is the time between checkpoints; the first one is due that long
+// after the store started, not at once.
+// BUG (src/store/store_shard.cc): last_checkpoint_ms_ starts at 0 and start() never sets
+// it, so `now_ms() - 0 >= checkpoint_interval_ms` holds from the first turn: the first
+// commit is followed at once by a checkpoint (a journal rotation and a syncfs), whatever
+// the interval. Expected: segment 1 still current; actual: segment 2.
+TEST_P(StoreShard, FirstCheckpointWaitsForTheInterval) {
+  start(1);  // the default 30 s interval
+  auto messages = make_messages(0, 1);
+  EXPECT_EQ(deliver(0, messages, {0}), std::vector<bool>{true});
+  // Give a premature checkpoint every chance to happen: a few more turns of the loop,
+  // and a little time for the worker's syncfs.
+  for (int i = 0; i < 5; ++i) set_.shards[0].inbox->call([] {});
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  set_.shards[0].inbox->call([] {});
+  EXPECT_EQ(list_dir(journal_dir()), std::vector<std::string>{journal_segment_name(0, 1)});
+  EXPECT_EQ(journal_entries().size(), 1u);
+  stop();
+}
+
 TEST_P(StoreShard, WithoutSyncThereIsNoJournal) {
   store_options options;
   options.sync = false;
@@ -709,7 +740,7 @@ TEST_P(StoreShard, RestartContinuesWhereItStopped) {
 // The journal the committer wrote is what recovery needs: logs that lost their unsynced
 // writes come back byte for byte from it.
 TEST_P(StoreShard, JournalRestoresLostLogWrites) {
-  start(2);
+  start(2, without_checkpoints());
   auto messages = make_messages(0, 8);
   EXPECT_EQ(deliver(0, messages, {0, 1, 2}), std::vector<bool>(8, true));
   // Simulate the crash: keep the journal as it is now, before the final checkpoint.
@@ -727,7 +758,7 @@ TEST_P(StoreShard, JournalRestoresLostLogWrites) {
   ASSERT_EQ(::truncate(log_path(1).c_str(), static_cast<off_t>(logs[1].size() / 2)), 0);
   for (const auto& [name, bytes] : saved) write_file(journal_dir() + "/" + name, bytes);
 
-  start(2);
+  start(2, without_checkpoints());
   EXPECT_THAT(recovery_log_, ::testing::HasSubstr("replayed"));
   for (mailbox_id id = 0; id < 3; ++id) EXPECT_EQ(read_file(log_path(id)), logs[id]) << id;
   expect_log(0, view(messages));
