@@ -26,7 +26,10 @@ void acceptor::on_accept(int fd) {
   start_session_(fd);
 }
 
-int listen_socket(const std::string& host, uint16_t port) {
+namespace {
+
+// A non-blocking TCP socket bound to host:port; `reuse_port` adds SO_REUSEPORT.
+int bound_socket(const std::string& host, uint16_t port, bool reuse_port) {
   sockaddr_storage address{};
   socklen_t address_bytes = 0;
   auto* v4 = reinterpret_cast<sockaddr_in*>(&address);
@@ -47,17 +50,29 @@ int listen_socket(const std::string& host, uint16_t port) {
   if (fd < 0) throw std::system_error(errno, std::system_category(), "socket for " + name);
   int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  if (reuse_port) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
   if (address.ss_family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
   if (::bind(fd, reinterpret_cast<sockaddr*>(&address), address_bytes) != 0) {
     int error = errno;
     ::close(fd);
     throw std::system_error(error, std::system_category(), "bind " + name);
   }
+  return fd;
+}
+
+}  // namespace
+
+void check_port_free(const std::string& host, uint16_t port) {
+  if (port == 0) return;  // a fresh ephemeral port is never shared
+  ::close(bound_socket(host, port, false));
+}
+
+int listen_socket(const std::string& host, uint16_t port) {
+  int fd = bound_socket(host, port, true);
   if (::listen(fd, 4096) != 0) {
     int error = errno;
     ::close(fd);
-    throw std::system_error(error, std::system_category(), "listen " + name);
+    throw std::system_error(error, std::system_category(), "listen " + host + ":" + std::to_string(port));
   }
   return fd;
 }

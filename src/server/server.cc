@@ -90,6 +90,7 @@ std::vector<std::vector<int>> open_listeners(std::vector<config::listen_address>
                                              uint32_t shard_count, const char* protocol) {
   std::vector<std::vector<int>> per_shard(shard_count);
   for (config::listen_address& address : addresses) {
+    net::check_port_free(address.host, address.port);
     for (uint32_t shard = 0; shard < shard_count; ++shard) {
       int fd = net::listen_socket(address.host, address.port);
       if (address.port == 0) address.port = net::bound_port(fd);

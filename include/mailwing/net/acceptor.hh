@@ -54,6 +54,11 @@ class acceptor final : public reactor::accept_handler {
 // non-blocking. Port 0 picks a free port; bound_port() tells which. Throws
 // std::system_error naming the address.
 int listen_socket(const std::string& host, uint16_t port);
+
+// SO_REUSEPORT would let a second server on the same port silently take half of the
+// connections; binding once without it first fails with EADDRINUSE instead when anyone
+// listens there. Call before the first listen_socket for an address. Throws like it.
+void check_port_free(const std::string& host, uint16_t port);
 uint16_t bound_port(int fd);
 
 }  // namespace mailwing::net
