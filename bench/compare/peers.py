@@ -605,7 +605,8 @@ class Mailwing(_Instance):
         with open(self.log_path, errors="replace") as handle:
             return handle.read()
 
-    def stop(self):
+    def halt(self):
+        """Stops the server (SIGTERM, then SIGKILL after a minute) but keeps its data."""
         if self.process is not None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -615,4 +616,8 @@ class Mailwing(_Instance):
                 self.process.wait()
             self.process = None
             self._log.close()
+        return self
+
+    def stop(self):
+        self.halt()
         self.cleanup()

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cassert>
 #include <algorithm>
@@ -131,11 +132,30 @@ void connection::on_send(int result) {
     return;
   }
   if (close_requested_) {
-    owner_.io().close(*this);
+    close_when_sent();
     return;
   }
   on_output_drained();
   deliver_input();
+}
+
+void connection::close_when_sent() {
+  if (input_ended_ || io.closing || closed_) {
+    owner_.io().close(*this);
+    return;
+  }
+  ::shutdown(io.fd, SHUT_WR);
+  lingering_ = true;
+  arm_deadline(owner_.linger_timeouts());
+  update_receiving();
+}
+
+void connection::on_timer() {
+  if (lingering_) {
+    owner_.io().close(*this);
+    return;
+  }
+  on_deadline();
 }
 
 void connection::on_recv(reactor::recv_buffer buffer) {
@@ -151,6 +171,10 @@ void connection::on_recv_end(int error) {
   (void)error;  // EOF and a reset end the session the same way
   input_ended_ = true;
   receiving_ = false;
+  if (lingering_) {
+    owner_.io().close(*this);
+    return;
+  }
   deliver_input();
 }
 
@@ -189,8 +213,8 @@ void connection::deliver_input() {
 }
 
 void connection::update_receiving() {
-  bool want = !close_requested_ && !input_ended_ && !io.closing &&
-              input_queue_.size() < queued_input_buffers_max;
+  bool want = !input_ended_ && !io.closing &&
+              (lingering_ || (!close_requested_ && input_queue_.size() < queued_input_buffers_max));
   if (want == receiving_) return;
   receiving_ = want;
   if (want) {
@@ -216,11 +240,12 @@ void connection::close_after_output() {
     send_more();
     return;
   }
-  owner_.io().close(*this);
+  close_when_sent();
 }
 
 void connection::close_now() {
   close_requested_ = true;
+  lingering_ = false;
   disarm_timer();
   if (!delivering_) drop_input();
   if (closed_) return;

@@ -24,6 +24,7 @@ shard::shard(uint32_t id, uint32_t shard_count, shard_options options)
       options_(options),
       output_pool_(output_block_bytes, 256),
       body_pool_(body_block_bytes, 256) {
+  timer_lists_.push_back(&linger_timeouts_);
   event_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (event_fd_ < 0) throw std::system_error(errno, std::system_category(), "eventfd");
   for (uint32_t slot = 0; slot < shard_count + extra_producers; ++slot) {

@@ -34,17 +34,37 @@ std::string journal_segment_name(uint32_t shard, uint64_t sequence) {
   return name;
 }
 
+// Exactly the names journal_segment_name makes: a stray file that merely looks similar
+// must not be replayed and deleted.
 bool parse_journal_segment_name(std::string_view name, uint32_t& shard, uint64_t& sequence) {
-  unsigned parsed_shard = 0;
-  uint64_t parsed_sequence = 0;
-  int consumed = 0;
-  std::string text(name);
-  if (std::sscanf(text.c_str(), "shard%u-%16" SCNx64 ".journal%n", &parsed_shard,
-                  &parsed_sequence, &consumed) != 2 ||
-      static_cast<size_t>(consumed) != text.size()) {
-    return false;
+  constexpr std::string_view prefix = "shard";
+  constexpr std::string_view suffix = ".journal";
+  if (!name.starts_with(prefix) || !name.ends_with(suffix)) return false;
+  name = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+  size_t dash = name.find('-');
+  if (dash == std::string_view::npos || dash == 0 || dash > 10) return false;
+  std::string_view shard_text = name.substr(0, dash);
+  std::string_view sequence_text = name.substr(dash + 1);
+  if (sequence_text.size() != 16 || (shard_text.size() > 1 && shard_text[0] == '0')) return false;
+  uint64_t parsed_shard = 0;
+  for (char c : shard_text) {
+    if (c < '0' || c > '9') return false;
+    parsed_shard = parsed_shard * 10 + static_cast<uint64_t>(c - '0');
   }
-  shard = parsed_shard;
+  uint64_t parsed_sequence = 0;
+  for (char c : sequence_text) {
+    uint64_t digit;
+    if (c >= '0' && c <= '9') {
+      digit = static_cast<uint64_t>(c - '0');
+    } else if (c >= 'a' && c <= 'f') {
+      digit = static_cast<uint64_t>(c - 'a' + 10);
+    } else {
+      return false;
+    }
+    parsed_sequence = parsed_sequence << 4 | digit;
+  }
+  if (parsed_shard > UINT32_MAX) return false;
+  shard = static_cast<uint32_t>(parsed_shard);
   sequence = parsed_sequence;
   return true;
 }

@@ -50,6 +50,7 @@ void store_shard::start() {
     throw std::system_error(errno, std::system_category(), "open " + options_.data_dir);
   }
   committer_.start();
+  last_checkpoint_ms_ = owner_.now_ms();
   owner_.add_loop_hook(*this);
 }
 

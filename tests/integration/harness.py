@@ -7,18 +7,21 @@ temporary data_dir and free ports (port 0; the ports are read from the server's 
 so tests can run in parallel.
 
 Mailbox logs are parsed here independently of the C++ code, from the format written
-down in include/mailwing/store/record.hh. Tests compare stored bytes with the bytes they
+down in include/mailwing/store/record.hh. Pop3Client reads POP3 responses byte for byte
+(poplib hides the dot-stuffing and cannot pipeline). Tests compare stored bytes with the bytes they
 sent, so a passing test means the message really is on disk, not only that the server
 said 250.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import random
 import re
 import shutil
 import signal
+import smtplib
 import socket
 import struct
 import subprocess
@@ -297,6 +300,152 @@ class SmtpClient:
 
 
 # ---------------------------------------------------------------------------------------
+# A raw POP3 client: for the exact bytes on the wire and what poplib cannot do
+# (pipelining, the autologout timer, a session that never says QUIT).
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def pop3_unstuff(stuffed):
+    """The message a multi-line POP3 response carries (RFC 1939 §3): the octets between
+    the status line and the final ".\r\n", with the leading dot of every line removed."""
+    return (b"\r\n" + stuffed).replace(b"\r\n.", b"\r\n")[2:]
+
+
+class Pop3Error(Exception):
+    pass
+
+
+class Pop3Client:
+    def __init__(self, port, timeout_s=30):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout_s)
+        self.buffer = bytearray()
+        try:
+            self.greeting = self.status()
+        except BaseException:
+            self.sock.close()
+            raise
+        assert self.greeting.startswith("+OK"), self.greeting
+
+    @property
+    def shard(self):
+        """The shard that accepted the connection: the greeting's timestamp is
+        <pid.shard.counter.ms@host> (pop3/service.cc)."""
+        match = re.search(r"<\d+\.(\d+)\.\d+\.\d+@[^>]+>", self.greeting)
+        assert match, self.greeting
+        return int(match.group(1))
+
+    @property
+    def timestamp(self):
+        return re.search(r"<[^>]+>", self.greeting).group(0)
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def send(self, data):
+        self.sock.sendall(data.encode() if isinstance(data, str) else data)
+
+    def _fill(self):
+        chunk = self.sock.recv(1 << 20)
+        if not chunk:
+            raise ConnectionError("server closed the connection; unread: %r" % bytes(self.buffer[:200]))
+        self.buffer += chunk
+
+    def status(self):
+        """One status line, without CRLF."""
+        while True:
+            end = self.buffer.find(b"\r\n")
+            if end >= 0:
+                break
+            assert b"\n" not in self.buffer, "bare LF in a status line: %r" % bytes(self.buffer[:200])
+            self._fill()
+        line = bytes(self.buffer[:end]).decode("utf-8", "replace")
+        del self.buffer[:end + 2]
+        assert line.startswith("+OK") or line.startswith("-ERR") or line.startswith("+ "), \
+            "malformed status line %r" % line
+        return line
+
+    def body(self):
+        """The rest of a multi-line response, still dot-stuffed, up to but without the
+        terminating ".\r\n"."""
+        start = 0
+        while True:
+            if self.buffer.startswith(b".\r\n"):
+                del self.buffer[:3]
+                return b""
+            end = self.buffer.find(b"\r\n.\r\n", start)
+            if end >= 0:
+                data = bytes(self.buffer[:end + 2])
+                del self.buffer[:end + 5]
+                return data
+            start = max(0, len(self.buffer) - 4)
+            self._fill()
+
+    def command(self, line):
+        self.send(line + "\r\n")
+        return self.status()
+
+    def ok(self, line):
+        reply = self.command(line)
+        if not reply.startswith("+OK"):
+            raise Pop3Error("%s: %s" % (line, reply))
+        return reply
+
+    def multiline(self, line):
+        """(status, stuffed body); the body only after +OK."""
+        reply = self.command(line)
+        return reply, (self.body() if reply.startswith("+OK") else None)
+
+    def login(self, address, password):
+        self.ok("USER " + address)
+        return self.command("PASS " + password)
+
+    def retr(self, number):
+        """The message's octets, unstuffed; fails unless the stuffing was right."""
+        reply, stuffed = self.multiline("RETR %d" % number)
+        if stuffed is None:
+            raise Pop3Error("RETR %d: %s" % (number, reply))
+        message = pop3_unstuff(stuffed)
+        assert dot_stuff(message) == stuffed + b".\r\n", "RETR %d: wrong dot-stuffing" % number
+        assert reply == "+OK %d octets" % len(message), (reply, len(message))
+        return message
+
+    def scan_listing(self, line):
+        """LIST or UIDL without argument: {message number: value} (values as int)."""
+        reply, body = self.multiline(line)
+        if body is None:
+            raise Pop3Error("%s: %s" % (line, reply))
+        listing = {}
+        for entry in body.decode().split("\r\n")[:-1]:
+            number, value = entry.split(" ")
+            assert int(number) not in listing, entry
+            listing[int(number)] = int(value)
+        return listing
+
+    def wait_closed(self, timeout_s=30):
+        """Reads until EOF; returns what came before it."""
+        self.sock.settimeout(timeout_s)
+        data = bytes(self.buffer)
+        self.buffer.clear()
+        while True:
+            try:
+                chunk = self.sock.recv(65536)
+            except ConnectionResetError:
+                return data
+            if not chunk:
+                return data
+            data += chunk
+
+
+# ---------------------------------------------------------------------------------------
 # The server under test
 
 
@@ -463,11 +612,62 @@ class Server:
                 return found
             time.sleep(0.05)
 
+    def live_messages(self, address, crc_check_bytes_max=CRC_CHECK_BYTES_MAX):
+        """{uid: record} of the mailbox's messages that no tombstone deleted."""
+        records, _ = self.records(address, crc_check_bytes_max)
+        return live_messages(records)
+
+    def password(self, address):
+        return next(u["password"] for u in self.config["users"] if u["address"] == address)
+
+    def pop3(self, address=None, timeout_s=30):
+        """A POP3 connection; logged in (TRANSACTION state) when `address` is given."""
+        return self._logged_in(Pop3Client(self.pop3_port, timeout_s), address)
+
+    def pop3_on_shard(self, shard, address=None, timeout_s=30):
+        """Like pop3(), on a connection that the given shard accepted (the kernel spreads
+        connections over the shards' listening sockets by a hash of their ports)."""
+        for _ in range(200):
+            client = Pop3Client(self.pop3_port, timeout_s)
+            if client.shard == shard:
+                return self._logged_in(client, address)
+            client.close()
+        raise AssertionError("no connection landed on shard %d" % shard)
+
+    def _logged_in(self, client, address):
+        if address is not None:
+            try:
+                reply = client.login(address, self.password(address))
+                if not reply.startswith("+OK"):
+                    raise Pop3Error("login as %s: %s" % (address, reply))
+            except BaseException:
+                client.close()
+                raise
+        return client
+
+    def compact(self):
+        """tools/mailwing-compact: asks the server to compact now (SIGUSR1)."""
+        done = subprocess.run([COMPACT_TOOL, self.data_dir], capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stdout + done.stderr
+
     def connect_smtp(self, timeout_s=10):
         return socket.create_connection(("127.0.0.1", self.smtp_port), timeout=timeout_s)
 
     def client(self, timeout_s=10):
         return SmtpClient(self.smtp_port, timeout_s)
+
+
+def live_messages(records):
+    """{uid: record} of the message records that no tombstone among `records` deleted."""
+    deleted = set()
+    for record in records:
+        if record.kind == 2:
+            deleted.update(struct.unpack("<%dQ" % (len(record.payload) // 8), record.payload))
+    return {r.uid: r for r in records if r.kind == 1 and r.uid not in deleted}
+
+
+COMPACT_TOOL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools",
+                            "mailwing-compact")
 
 
 def run_binary(args, timeout_s=30, **kwargs):

@@ -92,8 +92,9 @@ void shard_state::schedule_due(uint64_t now) {
 
 void shard_state::wake_waiters() {
   uint64_t now = loadgen::now_ns();
-  bool over = due_.empty() && out_of_messages(now);
-  while (!waiting_.empty() && (over || !due_.empty())) {
+  // One waiter per due message; once none will ever come, every waiter (to QUIT). The
+  // second condition can become true during the loop, when the last due message goes.
+  while (!waiting_.empty() && (!due_.empty() || out_of_messages(now))) {
     smtp_client* client = waiting_.back();
     waiting_.pop_back();
     client->message_available();

@@ -48,7 +48,10 @@ class connection : public reactor::io_target, public reactor::timer_entry {
   void pause_input() { input_paused_ = true; }
   void resume_input();
 
-  // Sends what is queued, then closes. Input is ignored from now on.
+  // Sends what is queued, then closes. Input is ignored from now on. The close lingers:
+  // after the last byte, our side is shut down and the peer's remaining input is read and
+  // dropped until it closes too (or linger_timeout_ms passes) — closing a socket with
+  // unread input would make the kernel send RST and discard output still in flight.
   void close_after_output();
   // Closes at once, dropping queued output.
   void close_now();
@@ -96,7 +99,7 @@ class connection : public reactor::io_target, public reactor::timer_entry {
   void on_send(int result) override;
   void on_closed() override;
   // reactor::timer_entry
-  void on_timer() override { on_deadline(); }
+  void on_timer() override;
 
   void deliver_input();
   void update_receiving();
@@ -105,6 +108,7 @@ class connection : public reactor::io_target, public reactor::timer_entry {
   void release_output(size_t bytes);
   void release_all_output();
   void destroy_if_unused();
+  void close_when_sent();
 
   struct queued_buffer {
     reactor::recv_buffer buffer;
@@ -132,6 +136,7 @@ class connection : public reactor::io_target, public reactor::timer_entry {
   bool receiving_ = false;         // recv_start is in effect
   bool close_requested_ = false;
   bool closed_ = false;            // backend finished closing
+  bool lingering_ = false;         // output done, our side shut down, draining input
   bool delivering_ = false;        // inside deliver_input (no re-entry)
   uint16_t peer_port_ = 0;
   char peer_address_text_[46] = {};

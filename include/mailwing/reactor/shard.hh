@@ -95,6 +95,9 @@ class shard final : private wake_handler {
   void add_stop_hook(std::function<void(bool force)> hook) { stop_hooks_.push_back(std::move(hook)); }
   static constexpr uint64_t drain_timeout_ms = 10000;
   util::block_pool& output_pool() { return output_pool_; }
+  // For connections that finished sending and wait for the peer's FIN (net::connection).
+  timer_list& linger_timeouts() { return linger_timeouts_; }
+  static constexpr uint64_t linger_timeout_ms = 2000;
   util::block_pool& body_pool() { return body_pool_; }
 
   // Runs `work` on `target`'s thread. Call from this shard's thread only.
@@ -131,6 +134,7 @@ class shard final : private wake_handler {
   bool forced_ = false;
   util::block_pool output_pool_;
   util::block_pool body_pool_;
+  timer_list linger_timeouts_{linger_timeout_ms};
   std::thread thread_;
   alignas(64) std::atomic<bool> sleeping_{false};
   std::atomic<bool> stop_requested_{false};

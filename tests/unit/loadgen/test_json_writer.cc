@@ -44,7 +44,7 @@ TEST(JsonWriter, NestedValues) {
 
 TEST(JsonWriter, EscapesStrings) {
   std::string out;
-  json_writer::append_escaped(out, std::string_view("a\"b\\c\n\r\t\x01", 10));
+  json_writer::append_escaped(out, std::string_view("a\"b\\c\n\r\t\x01", 9));
   EXPECT_EQ(out, R"("a\"b\\c\n\r\t\u0001")");
 }
 

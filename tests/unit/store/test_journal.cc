@@ -57,6 +57,21 @@ TEST(JournalSegmentName, RejectsOtherNames) {
   EXPECT_FALSE(parse_journal_segment_name(with_nul, shard, sequence));
 }
 
+// SEQ is exactly 16 lower-case hex digits and the shard a plain decimal number
+// (journal.hh); recovery replays and then deletes whatever this accepts, so names that
+// journal_segment_name never makes — fewer digits, a sign, blanks, a "0x" prefix, upper
+// case — are refused (a stray "shard0-1.journal" must survive).
+TEST(JournalSegmentName, RejectsNonCanonicalNames) {
+  for (const char* name : {"shard3-2a.journal", "shard3-0x2a.journal", "shard3- 000000000000002a.journal",
+                           "shard 3-000000000000002a.journal", "shard+3-000000000000002a.journal",
+                           "shard-1-000000000000002a.journal", "shard3-000000000000002A.journal",
+                           "shard03-000000000000002a.journal"}) {
+    uint32_t shard = 99;
+    uint64_t sequence = 99;
+    EXPECT_FALSE(parse_journal_segment_name(name, shard, sequence)) << '"' << name << '"';
+  }
+}
+
 TEST(JournalPrefix, LayoutMatchesTheFormat) {
   std::string address = "alice@example.test";
   std::string prefix(journal_prefix_bytes, '\x77');

@@ -291,6 +291,60 @@ TEST_F(LogScan, ReadsFromOffsetZeroWhateverTheFilePosition) {
   expect_clean(scan, log.bytes.size(), 3);
 }
 
+// Scanning from a record boundary (what an index file's log prefix gives).
+TEST_F(LogScan, StartOffset) {
+  good_log log = three_records();
+  write_file(path_, log.bytes + message_record(4, "four"));
+  int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  for (size_t first = 0; first < 4; ++first) {
+    uint64_t start = first < 3 ? log.offsets[first] : log.bytes.size();
+    scanned scan;
+    scan.result = scan_log(fd, [&scan](const scanned_record& record, std::string_view) {
+      scan.records.push_back(record);
+    }, start);
+    EXPECT_EQ(scan.result.problem, "");
+    EXPECT_EQ(scan.result.valid_bytes, log.bytes.size() + record_header_bytes + 4);
+    ASSERT_EQ(scan.records.size(), 4 - first);
+    EXPECT_EQ(scan.records[0].header.uid, first + 1);
+    EXPECT_EQ(scan.records[0].offset, start);
+  }
+  // At the end: nothing to read, nothing wrong.
+  scanned at_end;
+  at_end.result = scan_log(fd, [&at_end](const scanned_record& record, std::string_view) {
+    at_end.records.push_back(record);
+  }, log.bytes.size() + record_header_bytes + 4);
+  EXPECT_EQ(at_end.result.problem, "");
+  EXPECT_TRUE(at_end.records.empty());
+  EXPECT_EQ(at_end.result.valid_bytes, at_end.result.file_bytes);
+  // Not at a boundary: a bad header there ends the scan at the start offset.
+  scanned middle;
+  middle.result = scan_log(fd, [&middle](const scanned_record& record, std::string_view) {
+    middle.records.push_back(record);
+  }, log.offsets[1] + 3);
+  EXPECT_NE(middle.result.problem, "");
+  EXPECT_TRUE(middle.records.empty());
+  EXPECT_EQ(middle.result.valid_bytes, log.offsets[1] + 3);
+  ::close(fd);
+}
+
+// A torn tail found from a start offset is reported where it is.
+TEST_F(LogScan, StartOffsetWithATornTail) {
+  good_log log = three_records();
+  std::string bytes = log.bytes + message_record(4, "four").substr(0, 41);
+  write_file(path_, bytes);
+  int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  scanned scan;
+  scan.result = scan_log(fd, [&scan](const scanned_record& record, std::string_view) {
+    scan.records.push_back(record);
+  }, log.offsets[2]);
+  ::close(fd);
+  EXPECT_EQ(scan.records.size(), 1u);
+  EXPECT_EQ(scan.result.valid_bytes, log.bytes.size());
+  EXPECT_EQ(scan.result.file_bytes, bytes.size());
+  EXPECT_EQ(scan.result.problem, "record runs past the end of the file");
+}
+
 TEST_F(LogScan, UnreadableDescriptorReportsTheError) {
   scanned scan = scan_fd(-1);
   EXPECT_EQ(scan.result.error, EBADF);
