@@ -581,9 +581,6 @@ def svg(bench, title, subtitle):
     return chart.render(title, subtitle, panels)
 
 
-def strip_reports(value):
-    """The JSON keeps the tools' full reports; the table only their summaries."""
-    return value
 
 
 def environment():

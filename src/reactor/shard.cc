@@ -121,6 +121,7 @@ bool shard::run_inbound_tasks() {
 int shard::wait_timeout_ms() const {
   uint64_t next = UINT64_MAX;
   for (const timer_list* list : timer_lists_) next = std::min(next, list->next_deadline_ms());
+  for (const loop_hook* hook : loop_hooks_) next = std::min(next, hook->next_wake_ms());
   if (stop_requested()) next = std::min(next, now_ms_ + 50);
   if (next == UINT64_MAX) return -1;
   if (next <= now_ms_) return 0;

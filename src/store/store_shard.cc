@@ -123,6 +123,11 @@ bool store_shard::busy() const {
          checkpoints_running_ > 0 || compactor_.running();
 }
 
+uint64_t store_shard::next_wake_ms() const {
+  if (!options_.sync || !written_since_checkpoint_) return UINT64_MAX;
+  return last_checkpoint_ms_ + options_.checkpoint_interval_ms;
+}
+
 void store_shard::before_wait() {
   compactor_.poll(committer_.idle(), owner_.stop_requested());
   if (!compactor_.running() && !compaction_queue_.empty() && !owner_.stop_requested()) {

@@ -185,6 +185,11 @@ def dot_stuff(message):
     return stuffed + b".\r\n"
 
 
+def _message_id_of(message):
+    match = re.search(rb"\r\nMessage-ID: (<[^>]+>)\r\n", b"\r\n" + message[:4096], re.I)
+    return match.group(1) if match else None
+
+
 def bodies_by_message_id(records):
     """{Message-ID: [body, ...]} for records whose body has a Message-ID header."""
     found = {}
@@ -644,6 +649,29 @@ class Server:
                 client.close()
                 raise
         return client
+
+    def deliver(self, address, messages, sender="sender@client.test"):
+        """Sends `messages` (each made by make_message, so with a unique Message-ID) to
+        `address` with smtplib and returns their payloads as stored: the trace lines the
+        server prepends, then the message exactly as sent (checked)."""
+        with smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=120) as client:
+            for message in messages:
+                refused = client.sendmail(sender, [address], message)
+                assert refused == {}, refused
+        stored = {}
+        # Payload CRCs are not recomputed (slow in Python): the bytes are compared instead.
+        for record in self.live_messages(address, crc_check_bytes_max=0).values():
+            tag = _message_id_of(record.body)
+            if tag:
+                stored.setdefault(tag, []).append(record)
+        payloads = []
+        for message in messages:
+            tag = _message_id_of(message)
+            records = stored.get(tag, [])
+            assert len(records) == 1, "%s stored %d times" % (tag, len(records))
+            assert records[0].body == message, "%s stored differently" % tag
+            payloads.append(records[0].payload)
+        return payloads
 
     def compact(self):
         """tools/mailwing-compact: asks the server to compact now (SIGUSR1)."""

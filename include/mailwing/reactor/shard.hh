@@ -37,6 +37,9 @@ class loop_hook {
   virtual void before_wait() = 0;
   // True while the hook has work in progress that must finish before the shard stops.
   virtual bool busy() const { return false; }
+  // When the hook next needs a turn of the loop even if nothing else happens (a periodic
+  // checkpoint); UINT64_MAX for never.
+  virtual uint64_t next_wake_ms() const { return UINT64_MAX; }
 
  protected:
   ~loop_hook() = default;
