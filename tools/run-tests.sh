@@ -34,7 +34,7 @@ run_build() {
     echo "build $dir failed"; failed=$((failed + 1)); status=1; return
   fi
   meson test -C "$dir" --no-rebuild --print-errorlogs --num-processes "$jobs" \
-    --suite unit --suite integration --suite golden --suite bench-smoke 2>&1 | tee "$dir/test-output.txt"
+    --suite unit --suite integration --suite golden --suite tools --suite bench-smoke 2>&1 | tee "$dir/test-output.txt"
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
   local ok fail timeout unexpected expected
   ok=$(awk '/^Ok:/ {print $2}' "$dir/test-output.txt" | tail -n1)

@@ -51,7 +51,8 @@ def _panel(title, unit, bars, top):
     """SVG elements for one panel starting at y=top; returns (elements, height)."""
     out = []
     values = [value for _, value, _ in bars if value and value > 0]
-    out.append('<text x="10" y="%d" class="title">%s</text>' % (top + 18, escape(title)))
+    out.append('<text x="10" y="%d" class="title">%s <tspan class="note">(%s, log scale)</tspan></text>'
+               % (top + 18, escape(title), escape(unit)))
     if not values:
         out.append('<text x="10" y="%d" class="note">no data</text>' % (top + 40))
         return out, 60
@@ -71,8 +72,6 @@ def _panel(title, unit, bars, top):
         x = x_of(tick)
         out.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" class="grid"/>' % (x, y0 - 4, x, y0 + height))
         out.append('<text x="%.1f" y="%d" class="tick">%s</text>' % (x, y0 + height + 14, _format(tick)))
-    out.append('<text x="%d" y="%d" class="tick">%s</text>' % (plot_left + plot_width + 8, y0 + height + 14,
-                                                                escape(unit)))
     for index, (label, value, colour) in enumerate(bars):
         y = y0 + index * (BAR_HEIGHT + BAR_GAP)
         out.append('<text x="%d" y="%d" class="label">%s</text>' % (plot_left - 8, y + BAR_HEIGHT - 5,

@@ -2,6 +2,9 @@
 
 #include <unistd.h>
 
+#include <cinttypes>
+#include <cstdio>
+
 
 #include "mailwing/pop3/session.hh"
 #include "mailwing/util/clock.hh"
@@ -62,9 +65,13 @@ uint32_t service::note_failed_login(std::string_view peer_address) {
 }
 
 std::string service::next_timestamp() {
-  return "<" + std::to_string(::getpid()) + "." + std::to_string(owner_.id()) + "." +
-         std::to_string(++timestamp_counter_) + "." + std::to_string(util::unix_ms()) + "@" +
-         cfg().hostname + ">";
+  char text[96];
+  std::snprintf(text, sizeof(text), "<%d.%u.%" PRIu64 ".%" PRIu64 "@", static_cast<int>(::getpid()),
+                owner_.id(), ++timestamp_counter_, util::unix_ms());
+  std::string timestamp = text;
+  timestamp += cfg().hostname;
+  timestamp += '>';
+  return timestamp;
 }
 
 

@@ -26,6 +26,8 @@ namespace {
 constexpr uint8_t failures_max = 5;
 // A streamed RETR/TOP adds at most this much output before waiting for the socket.
 constexpr size_t stream_step_bytes = 256 * 1024;
+// A RETR by sendfile queues this much at a time (no memory involved: larger steps).
+constexpr uint64_t file_step_bytes = 1 << 20;
 
 std::string number_text(uint64_t value) {
   char text[24];
@@ -487,20 +489,34 @@ void session::transaction_command(const command& parsed) {
 
 void session::start_message(const store::index_entry& entry, std::optional<uint64_t> top_lines) {
   reply("+OK " + number_text(entry.payload_bytes) + " octets");
-  uint64_t payload_offset = entry.offset + store::record_header_bytes;
+  stream_offset_ = entry.offset + store::record_header_bytes;
+  stream_left_ = entry.payload_bytes;
   if (!top_lines && !(entry.flags & store::record_flag_has_dot_line)) {
     // Nothing to stuff: the kernel moves the bytes from the page cache to the socket.
-    // Every stored payload ends with CRLF (the trace lines do, and so does any DATA body),
-    // so ".\r\n" is all that follows.
-    write_file(log_fd_, payload_offset, entry.payload_bytes);
-    write(".\r\n");
+    phase_ = phase::sending;
+    send_message_step();
     return;
   }
   stream_.start(top_lines);
-  stream_offset_ = payload_offset;
-  stream_left_ = entry.payload_bytes;
   phase_ = phase::streaming;
   pump_message();
+}
+
+// In steps, as a stuffed message is: each step the client takes restarts the autologout
+// timer (on_output_drained), so that a client still reading a large message is not
+// logged out as idle in the middle of it.
+void session::send_message_step() {
+  uint64_t step = std::min<uint64_t>(stream_left_, file_step_bytes);
+  write_file(log_fd_, stream_offset_, step);
+  stream_offset_ += step;
+  stream_left_ -= step;
+  if (stream_left_ > 0) return;  // on_output_drained continues
+  // Every stored payload ends with CRLF (the trace lines do, and so does any DATA body),
+  // so ".\r\n" is all that follows.
+  write(".\r\n");
+  phase_ = phase::transaction;
+  flush();
+  resume_input();
 }
 
 void session::pump_message() {
@@ -539,9 +555,13 @@ void session::pump_message() {
 }
 
 void session::on_output_drained() {
-  if (phase_ == phase::streaming && !closing()) {
+  if ((phase_ == phase::streaming || phase_ == phase::sending) && !closing()) {
     arm_autologout();
-    pump_message();
+    if (phase_ == phase::streaming) {
+      pump_message();
+    } else {
+      send_message_step();
+    }
   }
 }
 

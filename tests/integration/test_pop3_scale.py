@@ -6,7 +6,6 @@ and retrieves correctly, before and after a restart."""
 import os
 import random
 import subprocess
-import socket
 import threading
 import time
 import unittest
@@ -43,11 +42,10 @@ class BigMessageTest(unittest.TestCase):
         sampler = threading.Thread(target=sample)
         sampler.start()
         try:
-            client = Pop3Client(server.pop3_port, timeout_s=300)
-            self.addCleanup(client.close)
             # A small receive window and a reader that takes its time: the server has to
             # wait for the socket instead of reading ahead into memory.
-            client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+            client = Pop3Client(server.pop3_port, timeout_s=300, receive_buffer=64 << 10)
+            self.addCleanup(client.close)
             self.assertTrue(client.login(ALICE, "alice-secret").startswith("+OK"))
             for number in (1, 2):
                 reply = client.command("RETR %d" % number)
@@ -74,6 +72,40 @@ class BigMessageTest(unittest.TestCase):
         if not harness.sanitized():
             self.assertLess(grown_mb, 16, "RSS grew by %.1f MB while sending 2 x %d MB" % (grown_mb, size >> 20))
 
+    def test_autologout_spares_a_client_still_reading(self):
+        """The autologout timer ends idle sessions. A client still reading a RETR response
+        is not idle, even when that takes longer than the timer (which RFC 1939 wants at
+        least 10 minutes long: a large message on a slow link can take that)."""
+        server = Server(self, extra={"pop3": {"autologout_timeout_ms": 1000}})
+        payloads = server.deliver(ALICE, [make_message("reader-plain", body_bytes=24 << 20),
+                                          make_message("reader-dots", body_bytes=4 << 20, dot_lines=True)])
+        # The kernel holds a few MB of the response (the server's send buffer and this
+        # window); the rest waits for the reader.
+        client = Pop3Client(server.pop3_port, timeout_s=60, receive_buffer=128 << 10)
+        self.addCleanup(client.close)
+        self.assertTrue(client.login(ALICE, "alice-secret").startswith("+OK"))
+        # Pipelined, so that the session always has work: once a response is written, the
+        # kernel still holds a few MB of it for the reader, who would then look idle.
+        client.send("RETR 1\r\nRETR 2\r\nQUIT\r\n")
+        expected = sum(len("+OK %d octets\r\n" % len(p)) + len(harness.dot_stuff(p)) for p in payloads)
+        # 32 kB per 2 ms at most: 1.7 s or more for 28 MB, well over the timer, while each
+        # step the server queues (a MB or less) is taken in a fraction of it.
+        while len(client.buffer) < expected:
+            chunk = client.sock.recv(32768)
+            self.assertTrue(chunk, "logged out after %d of %d octets" % (len(client.buffer), expected))
+            client.buffer += chunk
+            time.sleep(0.002)
+        for number, payload in enumerate(payloads, 1):
+            self.assertTrue(client.message_reply() == payload, "RETR %d differs" % number)
+        self.assertTrue(client.status().startswith("+OK"))
+        self.assertEqual(client.wait_closed(), b"")
+        # A client that stops reading is logged out all the same, without UPDATE.
+        with server.pop3(ALICE) as idle:
+            idle.send("DELE 1\r\nRETR 1\r\n")
+            time.sleep(2)
+            idle.wait_closed()
+        self.assertEqual(len(server.live_messages(ALICE, 0)), 2)
+
 
 @unittest.skipUnless(os.access(SMTP_SOURCE, os.X_OK), "Postfix's smtp-source is not installed")
 class ManyMessagesTest(unittest.TestCase):
@@ -92,31 +124,25 @@ class ManyMessagesTest(unittest.TestCase):
         rng = random.Random()
         sample = sorted(rng.sample(range(1, count + 1), 200) + [1, count])
 
-        def check_session(deleted=frozenset()):
-            live = [n for n in range(1, count + 1) if n not in deleted]
-            with server.pop3(ALICE, timeout_s=300) as client:
-                self.assertEqual(client.ok("STAT"), "+OK %d %d" % (len(live), sum(sizes[n - 1] for n in live)))
-                self.assertEqual(client.scan_listing("LIST"), {n: sizes[n - 1] for n in live})
-                listing = client.scan_listing("UIDL")
-                self.assertEqual(listing, {n: uids[n - 1] for n in live})
-                # Pipelined RETRs of a sample, checked against the log.
-                wanted = [n for n in sample if n not in deleted]
-                client.send("".join("RETR %d\r\n" % n for n in wanted))
-                for number in wanted:
-                    self.assertEqual(client.status(), "+OK %d octets" % sizes[number - 1])
-                    self.assertEqual(sha256(harness.pop3_unstuff(client.body())),
-                                     sha256(records[number - 1].payload), "RETR %d" % number)
-                return client
-
-        client = check_session()
-        # Delete a thousand, committed at QUIT; what is left keeps its numbers' UIDLs.
+        with server.pop3(ALICE, timeout_s=300) as client:
+            self.assertEqual(client.ok("STAT"), "+OK %d %d" % (count, sum(sizes)))
+            self.assertEqual(client.scan_listing("LIST"), dict(enumerate(sizes, 1)))
+            self.assertEqual(client.scan_listing("UIDL"), dict(enumerate(uids, 1)))
+            # Pipelined RETRs of a sample, checked against the log.
+            client.send("".join("RETR %d\r\n" % n for n in sample))
+            for number in sample:
+                self.assertEqual(client.status(), "+OK %d octets" % sizes[number - 1])
+                self.assertEqual(sha256(harness.pop3_unstuff(client.body())),
+                                 sha256(records[number - 1].payload), "RETR %d" % number)
+            client.ok("QUIT")
+        # Delete a thousand, committed at QUIT.
         doomed = set(rng.sample(range(1, count + 1), 1000))
         with server.pop3(ALICE, timeout_s=300) as client:
             client.send("".join("DELE %d\r\n" % n for n in sorted(doomed)))
             for number in sorted(doomed):
                 self.assertEqual(client.status(), "+OK message %d deleted" % number)
             self.assertIn("(1000 messages deleted)", client.ok("QUIT"))
-        # Renumbered from 1 in the next session: compare by UIDL.
+        # After a restart the rest is numbered from 1 again, with the same UIDLs and bytes.
         server.restart()
         kept = [n for n in range(1, count + 1) if n not in doomed]
         with server.pop3(ALICE, timeout_s=300) as client:

@@ -250,7 +250,7 @@ class BlasterAgainstPostfixSmtpd(unittest.TestCase):
         postfix = peers.PostfixSmtpd(mailboxes=4)
         self.addCleanup(postfix.stop)
         run = th.blast(postfix.port, "--connections", "3", "--messages", "40", "--mailboxes", "2",
-                       "--bdat", "auto", "--size", "uniform:0-3k")
+                       "--size", "uniform:0-3k")  # --bdat auto is the default
         self.assertEqual(run.code, 0, run)
         self.assertTrue(run.report["server"]["chunking"])
         self.assertTrue(run.report["config"]["bdat"])
@@ -266,7 +266,8 @@ class BlasterAgainstPostfixSmtpd(unittest.TestCase):
     def test_data_without_pipelining(self):
         postfix = peers.PostfixSmtpd(mailboxes=4)
         self.addCleanup(postfix.stop)
-        run = th.blast(postfix.port, "--connections", "2", "--messages", "20", "--pipelining", "off")
+        run = th.blast(postfix.port, "--connections", "2", "--messages", "20", "--pipelining", "off",
+                       "--bdat", "off")
         self.assertEqual(run.code, 0, run)
         self.assertFalse(run.report["config"]["bdat"])
         self.assertEqual(reply_count(run.report, 354), 20)

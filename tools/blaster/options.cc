@@ -77,8 +77,8 @@ bool parse_options(int argc, const char* const* argv, options& out) {
                 "envelope (RFC 2920); auto: when the server announces PIPELINING (default)",
                 [&](std::string_view v) { out.pipelining = parse_tristate("--pipelining", v); });
   parser.option("--bdat", "on|off|auto",
-                "send bodies with BDAT (RFC 3030); auto: when the server announces CHUNKING\n"
-                "(default off)",
+                "send bodies with BDAT (RFC 3030) instead of DATA; auto: when the server\n"
+                "announces CHUNKING (default)",
                 [&](std::string_view v) { out.bdat = parse_tristate("--bdat", v); });
   parser.option("--helo", "NAME", "EHLO argument", [&](std::string_view v) { out.helo = std::string(v); });
   parser.option("--auth", "plain|login", "authenticate every session (needs --user and --password)",

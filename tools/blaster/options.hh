@@ -37,7 +37,7 @@ struct options {
   uint64_t mailbox_base = 0;  // first {n}
 
   tristate pipelining = tristate::auto_select;  // auto: when the server announces it
-  tristate bdat = tristate::off;                // auto: BDAT when the server has CHUNKING
+  tristate bdat = tristate::auto_select;        // auto: BDAT when the server has CHUNKING
   std::string helo = "mailwing-blaster.example.test";
   auth_mechanism auth = auth_mechanism::none;
   std::string auth_user;

@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "loadgen/md5.hh"
+#include "mailwing/util/md5.hh"
 #include "loadgen/report.hh"
 #include "loadgen/runner.hh"
 
@@ -105,7 +105,7 @@ void pop3_client::on_status(bool ok, std::string_view line) {
           fail_session("login", "APOP: the greeting has no <timestamp>");
           return;
         }
-        std::string digest = loadgen::md5_hex(std::string(line.substr(open, close - open + 1)) + account_.password);
+        std::string digest = util::md5_hex(std::string(line.substr(open, close - open + 1)) + account_.password);
         send("APOP " + account_.user + " " + digest);
         phase_ = phase::apop;
       } else {

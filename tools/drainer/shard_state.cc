@@ -1,5 +1,7 @@
 #include "drainer/shard_state.hh"
 
+#include <unistd.h>
+
 #include <cinttypes>
 #include <cstdio>
 
@@ -93,9 +95,13 @@ void shard_state::record_integrity_failure(integrity_failure failure) {
                   failure.body_bytes, failure.expected_bytes);
   }
   // One line per failure, at once: a long run shows them as they happen.
+  // On a terminal the progress line is erased first so the failure reads cleanly.
+  static const bool tty = ::isatty(STDERR_FILENO) == 1;
   std::fprintf(stderr,
-               "mailwing-drainer: integrity failure: %s message %" PRIu64 ": body sha256 %s, X-Mailwing-Hash says %s%s\n",
-               failure.user.c_str(), failure.message, failure.actual_hex.c_str(), failure.expected_hex.c_str(), sizes);
+               "%smailwing-drainer: integrity failure: %s message %" PRIu64
+               ": body sha256 %s, X-Mailwing-Hash says %s%s\n",
+               tty ? "\r\033[K" : "", failure.user.c_str(), failure.message, failure.actual_hex.c_str(),
+               failure.expected_hex.c_str(), sizes);
   progress.errors.fetch_add(1, std::memory_order_relaxed);
   if (failures.size() < failures_kept) failures.push_back(std::move(failure));
 }

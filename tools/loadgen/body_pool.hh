@@ -56,7 +56,7 @@ class body_pool {
   // count bodies with sizes drawn from `sizes` (fewer when the total would exceed
   // memory_bytes_max, but at least one). Throws std::system_error when a memfd fails.
   static std::unique_ptr<body_pool> generate(const size_dist& sizes, size_t count, uint64_t seed,
-                                             uint64_t memory_bytes_max = 1ull << 30);
+                                             uint64_t memory_bytes_max = 256ull << 20);
   ~body_pool();
 
   size_t size() const { return bodies_.size(); }

@@ -10,7 +10,8 @@
 //
 // TRANSACTION: message numbers index the snapshot and never shift. RETR of a message
 // without dot lines goes from the log file to the socket by sendfile; others (and TOP)
-// are read in bounded chunks, dot-stuffed and written as the socket drains.
+// are read in bounded chunks, dot-stuffed and written as the socket drains. Both go a
+// step at a time, so that the autologout timer only ends sessions that stopped reading.
 //
 // UPDATE: QUIT with deletions sends one tombstone to the owning shard and answers only
 // once it is durable. A connection that ends any other way deletes nothing.
@@ -53,6 +54,7 @@ class session final : public net::connection, private store::deletion_listener {
     locking,        // waiting for the owning shard's lock and snapshot
     transaction,
     streaming,      // a RETR/TOP response is being produced as the socket drains
+    sending,        // a RETR response goes by sendfile, a step each time the socket drains
     updating,       // QUIT: the tombstone is being committed
   };
 
@@ -82,6 +84,7 @@ class session final : public net::connection, private store::deletion_listener {
   const store::index_entry* message(std::string_view argument, uint32_t& number);
   void start_message(const store::index_entry& entry, std::optional<uint64_t> top_lines);
   void pump_message();
+  void send_message_step();
   void arm_autologout();
 
   service& service_;
@@ -97,7 +100,7 @@ class session final : public net::connection, private store::deletion_listener {
   std::vector<uint8_t> deleted_;  // per snapshot message: DELE in this session
   uint64_t live_messages_ = 0;
   uint64_t live_bytes_ = 0;
-  // The message being streamed.
+  // The message being streamed or sent.
   message_stream stream_;
   uint64_t stream_offset_ = 0;
   uint64_t stream_left_ = 0;
