@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sys/random.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -92,6 +93,18 @@ int copy_spool(const spool_copy& copy) {
   return 0;
 }
 
+// Writes zeros over [0, bytes) and syncs, so that later overwrites need no allocation
+// (journal.hh says why). Returns 0 or errno.
+int preallocate(int fd, uint64_t bytes) {
+  auto zeros = std::make_unique<char[]>(1 << 20);
+  std::memset(zeros.get(), 0, 1 << 20);
+  for (uint64_t offset = 0; offset < bytes; offset += 1 << 20) {
+    iovec piece{zeros.get(), static_cast<size_t>(std::min<uint64_t>(bytes - offset, 1 << 20))};
+    if (int error = pwritev_all(fd, &piece, 1, offset)) return error;
+  }
+  return ::fdatasync(fd) == 0 ? 0 : errno;
+}
+
 }  // namespace
 
 committer::committer(reactor::shard& owner, std::string journal_dir, uint64_t journal_segment_bytes,
@@ -159,13 +172,36 @@ void committer::thread_main() {
 void committer::open_segment() {
   ++segment_sequence_;
   std::string path = journal_dir_ + "/" + journal_segment_name(owner_.id(), segment_sequence_);
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) throw std::system_error(errno, std::system_category(), "create " + path);
+  std::string spare = journal_dir_ + "/" + journal_spare_name(owner_.id());
+  int fd = -1;
+  if (::rename(spare.c_str(), path.c_str()) == 0) {
+    fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    // Until the first new entry lands, the file must not begin with its old entries:
+    // zeros at the start read as "no entries" (journal.hh).
+    if (fd >= 0) {
+      if (int error = preallocate(fd, 4096)) {
+        ::close(fd);
+        throw std::system_error(error, std::system_category(), "reset " + path);
+      }
+    }
+  } else {
+    fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      if (int error = preallocate(fd, journal_segment_bytes_)) {
+        ::close(fd);
+        throw std::system_error(error, std::system_category(), "preallocate " + path);
+      }
+    }
+  }
+  if (fd < 0) throw std::system_error(errno, std::system_category(), "open " + path);
   // The segment's name must be durable before anything in it is acknowledged.
   if (::fsync(journal_dir_fd_) != 0) {
     int error = errno;
     ::close(fd);
     throw std::system_error(error, std::system_category(), "fsync " + journal_dir_);
+  }
+  if (getrandom(&segment_tag_, sizeof(segment_tag_), 0) != sizeof(segment_tag_)) {
+    segment_tag_ = static_cast<uint32_t>(segment_sequence_ * 2654435761u);
   }
   journal_fd_ = fd;
   segment_path_ = std::move(path);
@@ -193,6 +229,7 @@ void committer::perform(batch& work) {
   }
   bool journaled = journaling_ && !work.journal_iov.empty();
   if (journaled) {
+    for (char* prefix : work.journal_prefixes) stamp_segment_tag(prefix, segment_tag_);
     if (int error = pwritev_all(journal_fd_, work.journal_iov.data(), work.journal_iov.size(),
                                 journal_offset_)) {
       fail(error, "journal write");

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
@@ -27,6 +28,10 @@ void encode_journal_prefix(std::string_view address, std::span<char, journal_pre
   std::memcpy(bytes + 8, &crc, 4);
   std::memcpy(bytes + 12, &zero32, 4);
 }
+
+void stamp_segment_tag(char* prefix, uint32_t segment_tag) { std::memcpy(prefix + 12, &segment_tag, 4); }
+
+std::string journal_spare_name(uint32_t shard) { return "shard" + std::to_string(shard) + "-spare.journal"; }
 
 std::string journal_segment_name(uint32_t shard, uint64_t sequence) {
   char name[64];
@@ -93,23 +98,29 @@ journal_read_result read_journal(const std::string& path,
   result.file_bytes = filled;
 
   size_t offset = 0;
+  uint32_t segment_tag = 0;
   while (offset < data.size()) {
     const char* at = data.data() + offset;
     size_t left = data.size() - offset;
+    uint32_t magic = 0;
+    std::memcpy(&magic, at, std::min<size_t>(left, 4));
+    if (magic == 0) break;  // preallocated space: the entries ended
     if (left < journal_prefix_bytes + record_header_bytes) {
       result.problem = "truncated entry";
       break;
     }
-    uint32_t magic;
     uint16_t address_bytes;
     uint32_t address_crc;
-    std::memcpy(&magic, at, 4);
+    uint32_t tag;
     std::memcpy(&address_bytes, at + 4, 2);
     std::memcpy(&address_crc, at + 8, 4);
+    std::memcpy(&tag, at + 12, 4);
     if (magic != journal_magic) {
       result.problem = "bad magic";
       break;
     }
+    if (result.entries == 0) segment_tag = tag;
+    if (tag != segment_tag) break;  // an entry from the file's previous use: the end
     if (left < journal_prefix_bytes + address_bytes + record_header_bytes) {
       result.problem = "truncated entry";
       break;

@@ -65,9 +65,15 @@ void store_shard::stop() {
     return;
   }
   write_indexes(take_dirty_indexes());
-  if (!options_.sync) return;
-  if (::unlink(committer_.segment_path().c_str()) != 0 && errno != ENOENT) {
-    MW_LOG_WARN("could not delete %s: %s", committer_.segment_path().c_str(), std::strerror(errno));
+  if (options_.sync) recycle_segment(committer_.segment_path());
+}
+
+// A retired segment becomes the shard's spare (journal.hh), unless there is one already.
+void store_shard::recycle_segment(const std::string& segment) const {
+  std::string spare = options_.data_dir + "/journal/" + journal_spare_name(owner_.id());
+  if (::renameat2(AT_FDCWD, segment.c_str(), AT_FDCWD, spare.c_str(), RENAME_NOREPLACE) == 0) return;
+  if (::unlink(segment.c_str()) != 0 && errno != ENOENT) {
+    MW_LOG_WARN("could not delete %s: %s", segment.c_str(), std::strerror(errno));
   }
 }
 
@@ -253,6 +259,7 @@ void store_shard::add_journal_entry(batch& work, mailbox& box, char* prefix, siz
   if (!options_.sync) return;
   encode_journal_prefix(box.address, std::span<char, journal_prefix_bytes>(prefix, journal_prefix_bytes));
   work.journal_iov.push_back({prefix, journal_prefix_bytes});
+  work.journal_prefixes.push_back(prefix);
   work.journal_iov.push_back({const_cast<char*>(box.address.data()), box.address.size()});
   for (size_t i = iov_begin; i < work.log_iov.size(); ++i) work.journal_iov.push_back(work.log_iov[i]);
   work.journal_bytes += journal_prefix_bytes + box.address.size() + record_bytes;
@@ -318,9 +325,7 @@ void store_shard::on_batch_done(batch* work) {
         MW_LOG_ERROR("checkpoint: syncfs failed: %s; keeping %s for replay", std::strerror(errno),
                      segment.c_str());
       } else {
-        if (::unlink(segment.c_str()) != 0) {
-          MW_LOG_WARN("checkpoint: could not delete %s: %s", segment.c_str(), std::strerror(errno));
-        }
+        recycle_segment(segment);
         write_indexes(*indexes);
       }
       owner->post(owner->worker_slot(), util::make_task([this] { checkpoint_finished(); }));

@@ -36,6 +36,7 @@ struct batch {
   // Shard side, input.
   std::vector<char> scratch;         // journal prefixes and record headers; sized before use
   std::vector<iovec> journal_iov;    // entries for the journal, in order
+  std::vector<char*> journal_prefixes;  // one per entry, for the committer's segment tag
   uint64_t journal_bytes = 0;
   std::vector<iovec> log_iov;
   std::vector<log_write> log_writes;
@@ -68,6 +69,7 @@ struct batch {
   void clear() {
     scratch.clear();
     journal_iov.clear();
+    journal_prefixes.clear();
     journal_bytes = 0;
     log_iov.clear();
     log_writes.clear();

@@ -62,6 +62,7 @@ class committer {
   int journal_dir_fd_ = -1;
   int poisoned_error_ = 0;  // errno of a failed fdatasync; sticky
   uint64_t journal_offset_ = 0;
+  uint32_t segment_tag_ = 0;
   uint64_t segment_sequence_ = 0;
   std::string segment_path_;
 

@@ -81,6 +81,7 @@ class store_shard final : public reactor::loop_hook {
   void report(delivery_part& part);
   void report(deletion_request& request);
   void checkpoint_finished();
+  void recycle_segment(const std::string& segment) const;
   std::vector<std::pair<std::string, index_snapshot>> take_dirty_indexes();
   static void write_indexes(const std::vector<std::pair<std::string, index_snapshot>>& indexes);
   void queue_compaction(mailbox& box, bool forced);

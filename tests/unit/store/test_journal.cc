@@ -297,12 +297,32 @@ TEST_F(ReadJournal, ZerosAndGarbageAfterTheLastEntry) {
       }
       read_back back = read(journal.bytes + tail);
       SCOPED_TRACE(std::to_string(extra) + (zeros ? " zeros" : " garbage"));
-      EXPECT_NE(back.result.problem, "");
+      // Zeros are preallocated space, the normal end of a segment; garbage is damage.
+      if (zeros) {
+        EXPECT_EQ(back.result.problem, "");
+      } else {
+        EXPECT_NE(back.result.problem, "");
+      }
       EXPECT_EQ(back.result.entries, 3u);
       EXPECT_EQ(back.result.valid_bytes, journal.bytes.size());
       EXPECT_EQ(back.result.file_bytes, journal.bytes.size() + extra);
     }
   }
+}
+
+// A recycled segment still holds entries of its previous use after the new ones; their
+// segment tag differs from the first entry's, and they end the segment cleanly.
+TEST_F(ReadJournal, EntriesWithAnotherSegmentTagEndTheSegment) {
+  built current = sample(2);
+  built previous = sample(3);
+  std::string old_entries = previous.bytes;
+  for (size_t offset : previous.entry_offsets) {
+    if (offset < old_entries.size()) stamp_segment_tag(old_entries.data() + offset, 0xdeadbeef);
+  }
+  read_back back = read(current.bytes + old_entries);
+  EXPECT_EQ(back.result.problem, "");
+  EXPECT_EQ(back.result.entries, 2u);
+  EXPECT_EQ(back.result.valid_bytes, current.bytes.size());
 }
 
 }  // namespace
