@@ -368,8 +368,15 @@ void io_uring_backend::dispatch(const completion& event) {
       return;
     case op::send: {
       auto& target = *static_cast<io_target*>(pointer);
-      target.io.send_pending = false;
       --target.io.ops_in_flight;
+      if (event.result == -EAGAIN && !target.io.closing) {
+        // A wake-up that was not writability (the peer's FIN) can end a send with EAGAIN
+        // instead of re-polling; the socket is fine: send again, which waits properly.
+        target.io.send_pending = false;
+        send(target, target.io.send_iov, target.io.send_iov_count);
+        return;
+      }
+      target.io.send_pending = false;
       if (!target.io.closing) target.on_send(event.result);
       finish_close_if_idle(target);
       return;

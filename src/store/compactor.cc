@@ -175,7 +175,8 @@ void compactor::switch_logs() {
   uint64_t highest_uid = box.next_uid - 1;
   bool highest_kept = job.snapshot_end < box.committed_bytes ||
                       (!job.live.empty() && job.live.back().uid == highest_uid);
-  if (!highest_kept && highest_uid > 0) {
+  bool floor_written = !highest_kept && highest_uid > 0;
+  if (floor_written) {
     record_header floor;
     floor.type = record_type::tombstone;
     floor.uid = highest_uid;
@@ -236,7 +237,8 @@ void compactor::switch_logs() {
   job.new_fd = -1;
   box.messages = std::move(messages);
   box.committed_bytes = box.reserved_bytes = job.new_size;
-  box.dead_bytes = job.new_size - live_bytes;
+  // The uid floor is not reclaimable: it is not counted as dead space.
+  box.dead_bytes = job.new_size - live_bytes - (floor_written ? record_header_bytes : 0);
   MW_LOG_INFO("compacted %s: %" PRIu64 " -> %" PRIu64 " bytes", box.address.c_str(), old_size, job.new_size);
   job_.reset();
 }

@@ -139,7 +139,8 @@ void store_shard::before_wait() {
   if (!compactor_.running() && !compaction_queue_.empty() && !owner_.stop_requested()) {
     mailbox& box = *mailboxes_[compaction_queue_.front()];
     compaction_queue_.erase(compaction_queue_.begin());
-    compactor_.start(box);
+    // Asked twice while it ran: the first compaction already left nothing to reclaim.
+    if (box.dead_bytes > 0) compactor_.start(box);
   }
   if (!committer_.idle()) return;
   bool checkpoint_due = options_.sync && written_since_checkpoint_ &&

@@ -7,10 +7,10 @@ temporary data_dir and free ports (port 0; the ports are read from the server's 
 so tests can run in parallel.
 
 Mailbox logs are parsed here independently of the C++ code, from the format written
-down in include/mailwing/store/record.hh. Pop3Client reads POP3 responses byte for byte
-(poplib hides the dot-stuffing and cannot pipeline). Tests compare stored bytes with the bytes they
+down in include/mailwing/store/record.hh. Tests compare stored bytes with the bytes they
 sent, so a passing test means the message really is on disk, not only that the server
-said 250.
+said 250. Pop3Client reads POP3 responses byte for byte (poplib hides the dot-stuffing
+and cannot pipeline).
 """
 
 import argparse
@@ -367,7 +367,8 @@ class Pop3Client:
     def send(self, data):
         self.sock.sendall(data.encode() if isinstance(data, str) else data)
 
-    def _fill(self):
+    def receive(self):
+        """Reads what has arrived (at least a byte) into the buffer."""
         chunk = self.sock.recv(1 << 20)
         if not chunk:
             raise ConnectionError("server closed the connection; unread: %r" % bytes(self.buffer[:200]))
@@ -380,7 +381,7 @@ class Pop3Client:
             if end >= 0:
                 break
             assert b"\n" not in self.buffer, "bare LF in a status line: %r" % bytes(self.buffer[:200])
-            self._fill()
+            self.receive()
         line = bytes(self.buffer[:end]).decode("utf-8", "replace")
         del self.buffer[:end + 2]
         assert line.startswith("+OK") or line.startswith("-ERR") or line.startswith("+ "), \
@@ -401,7 +402,7 @@ class Pop3Client:
                 del self.buffer[:end + 5]
                 return data
             start = max(0, len(self.buffer) - 4)
-            self._fill()
+            self.receive()
 
     def command(self, line):
         self.send(line + "\r\n")

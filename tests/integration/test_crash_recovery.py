@@ -167,8 +167,8 @@ class CrashRecoveryTest(unittest.TestCase):
         for refusal in load.refused:
             self.assertIn("421 4.3.2", refusal)
         self.assertIn("stopped", server.log())
-        # A clean stop leaves everything in the logs: no journal to replay.
-        # Nothing left to replay: only preallocated spare segments (journal.hh) remain.
+        # A clean stop leaves everything in the logs: no journal to replay, only the
+        # preallocated spare segments (journal.hh).
         leftovers = [name for name in os.listdir(os.path.join(server.data_dir, "journal"))
                      if not name.endswith("-spare.journal")]
         self.assertEqual(leftovers, [])

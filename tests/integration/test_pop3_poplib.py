@@ -408,11 +408,8 @@ class Pop3Test(unittest.TestCase):
             self.assertEqual(client.wait_closed(), b"")
         self.assertEqual(len(self.server.live_messages(ALICE, 0)), count)
 
-    # A server bug outside POP3 (src/reactor/io_uring_backend.cc, src/net/connection.cc):
-    # once the client has half-closed, an io_uring send completes with -EAGAIN, which
-    # connection::on_send takes for a dead peer. The response is cut off mid-message and
-    # the pipelined QUIT never runs. epoll passes.
-    @harness.expected_failure_on("io_uring")
+    # Once the client has half-closed, io_uring's poll reports the FIN as readiness: a send
+    # may end with EAGAIN and a sendfile wait would spin. Both must still deliver all.
     def test_pipelined_commands_then_half_close(self):
         """A client may send every command, QUIT included, and then shut down its side of
         the connection: all are answered, in order, and the QUIT's UPDATE happens."""
@@ -435,10 +432,9 @@ class Pop3Test(unittest.TestCase):
         self.assertEqual([r.payload for r in self.server.live_messages(BOB, 0).values()],
                          payloads[:1] + payloads[2:])
 
-    # The same bug's other face (src/reactor/io_uring_backend.cc, send_file): with the
-    # client half-closed, the poll for POLLOUT completes at once and sendfile() fails with
-    # EAGAIN, again and again: the shard spins for as long as the client does not read.
-    @harness.expected_failure_on("io_uring")
+    # The other face of it: with the client half-closed, a poll for POLLOUT completes at
+    # once, so a sendfile that waited on it would spin for as long as the client does not
+    # read (the connection sends from memory once input has ended).
     def test_half_closed_client_that_does_not_read_costs_no_cpu(self):
         payloads = self.server.deliver(BOB, [make_message("idle", body_bytes=5 << 20)])
         with self.server.pop3(BOB) as client:

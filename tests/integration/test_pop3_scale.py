@@ -52,7 +52,7 @@ class BigMessageTest(unittest.TestCase):
                 self.assertEqual(reply, "+OK %d octets" % len(payloads[number - 1]))
                 for _ in range(100):
                     time.sleep(0.005)
-                    client._fill()
+                    client.receive()
                 stuffed = client.body()
                 self.assertTrue(stuffed + b".\r\n" == harness.dot_stuff(payloads[number - 1]),
                                 "RETR %d of %d MB differs" % (number, size >> 20))

@@ -173,6 +173,23 @@ inline std::vector<std::string> list_dir(const std::string& path) {
   return names;
 }
 
+// What was written into a journal segment: the file without the preallocated zeros
+// after the last entry (journal.hh). The entries the tests write never end in a zero.
+inline std::string segment_contents(const std::string& path) {
+  std::string bytes = read_file(path);
+  size_t end = bytes.find_last_not_of('\0');
+  bytes.resize(end == std::string::npos ? 0 : end + 1);
+  return bytes;
+}
+
+// The journal's segments: its directory without the preallocated spare (journal.hh),
+// which is not a segment and holds nothing to replay.
+inline std::vector<std::string> list_segments(const std::string& journal_path) {
+  std::vector<std::string> names = list_dir(journal_path);
+  std::erase_if(names, [](const std::string& name) { return name.ends_with("-spare.journal"); });
+  return names;
+}
+
 struct scanned {
   scan_result result;
   std::vector<scanned_record> records;

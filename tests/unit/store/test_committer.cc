@@ -136,8 +136,10 @@ struct batch_builder {
 TEST_P(Committer, StartCreatesTheFirstSegment) {
   make_committer(1 << 20);
   EXPECT_EQ(committer_->segment_path(), segment(1));
-  EXPECT_EQ(list_dir(journal_dir_), std::vector<std::string>{journal_segment_name(0, 1)});
-  EXPECT_EQ(file_size(segment(1)), 0u);
+  EXPECT_EQ(list_segments(journal_dir_), std::vector<std::string>{journal_segment_name(0, 1)});
+  // Preallocated: full size, nothing written yet.
+  EXPECT_GE(file_size(segment(1)), uint64_t{1} << 20);
+  EXPECT_EQ(segment_contents(segment(1)), "");
 }
 
 TEST_P(Committer, WritesJournalAndLogs) {
@@ -158,7 +160,7 @@ TEST_P(Committer, WritesJournalAndLogs) {
   EXPECT_EQ(done->failed_step, nullptr);
   EXPECT_EQ(done->retired_segment, "");
   EXPECT_EQ(read_file(log_path), first + second);
-  EXPECT_EQ(read_file(segment(1)), journal_entry_bytes("a@x", first) + journal_entry_bytes("a@x", second));
+  EXPECT_EQ(segment_contents(segment(1)), journal_entry_bytes("a@x", first) + journal_entry_bytes("a@x", second));
 
   // The next batch appends to the journal after the first.
   batch_builder next;
@@ -196,7 +198,7 @@ TEST_P(Committer, WritesMoreThanIovMaxPieces) {
   b.log(log_fd, 100, parts);
   EXPECT_EQ(perform(b.work)->error, 0);
   EXPECT_EQ(read_file(log_path), std::string(100, '\0') + expected);
-  EXPECT_EQ(read_file(segment(1)), journal_expected);
+  EXPECT_EQ(segment_contents(segment(1)), journal_expected);
   ::close(log_fd);
 }
 
@@ -256,16 +258,16 @@ TEST_P(Committer, RotatesWhenTheSegmentIsFull) {
   EXPECT_EQ(done->retired_segment, segment(1));
   EXPECT_EQ(committer_->segment_path(), segment(2));
   // The committer hands the old segment back; deleting it is the store shard's job.
-  EXPECT_EQ(list_dir(journal_dir_),
+  EXPECT_EQ(list_segments(journal_dir_),
             (std::vector<std::string>{journal_segment_name(0, 1), journal_segment_name(0, 2)}));
-  EXPECT_EQ(read_file(segment(1)), std::string(150, 'a'));
-  EXPECT_EQ(file_size(segment(2)), 0u);
+  EXPECT_EQ(segment_contents(segment(1)), std::string(150, 'a'));
+  EXPECT_EQ(segment_contents(segment(2)), "");
 
   batch_builder small;
   small.journal("bb");
   done = perform(small.work);
   EXPECT_EQ(done->retired_segment, "");
-  EXPECT_EQ(read_file(segment(2)), "bb");
+  EXPECT_EQ(segment_contents(segment(2)), "bb");
 
   // A checkpoint rotates a segment with anything in it...
   batch_builder checkpoint;
@@ -294,7 +296,7 @@ TEST_P(Committer, WithoutJournalingNoSegmentIsMade) {
   EXPECT_EQ(done->error, 0);
   EXPECT_EQ(done->retired_segment, "");
   EXPECT_EQ(read_file(log_path), "data");
-  EXPECT_TRUE(list_dir(journal_dir_).empty());
+  EXPECT_TRUE(list_segments(journal_dir_).empty());
   ::close(log_fd);
 }
 
@@ -513,7 +515,7 @@ class StoreShard : public ::testing::TestWithParam<backend_choice> {
   // Every journal entry in the directory, in segment order.
   std::vector<std::pair<std::string, uint64_t>> journal_entries() {
     std::vector<std::pair<std::string, uint64_t>> entries;
-    for (const std::string& name : list_dir(journal_dir())) {
+    for (const std::string& name : list_segments(journal_dir())) {
       journal_read_result read = read_journal(journal_dir() + "/" + name, [&](const journal_entry& entry) {
         entries.emplace_back(std::string(entry.address), entry.header.uid);
       });
@@ -544,7 +546,7 @@ TEST_P(StoreShard, DeliversOneAfterAnother) {
   }
   EXPECT_EQ(file_size(log_path(1)), 0u);
   // While running, the journal holds every acknowledged record.
-  EXPECT_EQ(list_dir(journal_dir()), std::vector<std::string>{journal_segment_name(0, 1)});
+  EXPECT_EQ(list_segments(journal_dir()), std::vector<std::string>{journal_segment_name(0, 1)});
   auto entries = journal_entries();
   ASSERT_EQ(entries.size(), 4u);
   for (uint64_t i = 0; i < 4; ++i) EXPECT_EQ(entries[i], std::make_pair(addresses_[0], i + 1));
@@ -560,7 +562,7 @@ TEST_P(StoreShard, DeliversOneAfterAnother) {
 
   stop();
   // The final checkpoint removes the journal; the logs stay as they were.
-  EXPECT_TRUE(list_dir(journal_dir()).empty());
+  EXPECT_TRUE(list_segments(journal_dir()).empty());
   EXPECT_EQ(read_file(log_path(0)), log);
 }
 
@@ -576,7 +578,7 @@ TEST_P(StoreShard, ManyMessagesToSeveralMailboxes) {
   EXPECT_EQ(file_size(log_path(1)), 0u);
   EXPECT_EQ(journal_entries().size(), 180u);
   stop();
-  EXPECT_TRUE(list_dir(journal_dir()).empty());
+  EXPECT_TRUE(list_segments(journal_dir()).empty());
 }
 
 // Mailboxes on two shards: the owner shard appends, the origin hears back.
@@ -593,7 +595,7 @@ TEST_P(StoreShard, CrossShardDelivery) {
   expect_log(2, both);
   expect_log(3, view(first));
   // Each shard journals the mailboxes it owns, in its own segment.
-  EXPECT_EQ(list_dir(journal_dir()),
+  EXPECT_EQ(list_segments(journal_dir()),
             (std::vector<std::string>{journal_segment_name(0, 1), journal_segment_name(1, 1)}));
   size_t shard0_entries = 0;
   read_journal(journal_dir() + "/" + journal_segment_name(0, 1), [&](const journal_entry& entry) {
@@ -602,7 +604,7 @@ TEST_P(StoreShard, CrossShardDelivery) {
   });
   EXPECT_EQ(shard0_entries, 10u + 10u + 7u);
   stop();
-  EXPECT_TRUE(list_dir(journal_dir()).empty());
+  EXPECT_TRUE(list_segments(journal_dir()).empty());
 }
 
 // A large body in a spool file is copied into each log, and synced there, not journaled.
@@ -647,12 +649,12 @@ TEST_P(StoreShard, RotationDeletesOldSegments) {
     all.push_back(std::move(one[0]));
     // Batch n+1 went to segment n+1, which was then retired; segment n+2 is current.
     std::string current = journal_segment_name(0, n + 2);
-    EXPECT_TRUE(eventually([&] { return list_dir(journal_dir()) == std::vector<std::string>{current}; }))
-        << "journal holds: " << ::testing::PrintToString(list_dir(journal_dir()));
+    EXPECT_TRUE(eventually([&] { return list_segments(journal_dir()) == std::vector<std::string>{current}; }))
+        << "journal holds: " << ::testing::PrintToString(list_segments(journal_dir()));
   }
   expect_log(1, view(all));
   stop();
-  EXPECT_TRUE(list_dir(journal_dir()).empty());
+  EXPECT_TRUE(list_segments(journal_dir()).empty());
 }
 
 // The checkpoint interval retires the segment even when it is far from full.
@@ -666,13 +668,13 @@ TEST_P(StoreShard, PeriodicCheckpointRetiresTheSegment) {
   // runs in before_wait and no timer wakes an idle shard for it, so keep it iterating.)
   EXPECT_TRUE(eventually([&] {
     set_.shards[0].inbox->call([] {});
-    auto names = list_dir(journal_dir());
+    auto names = list_segments(journal_dir());
     return names.size() == 1 && names[0] != journal_segment_name(0, 1);
-  })) << ::testing::PrintToString(list_dir(journal_dir()));
+  })) << ::testing::PrintToString(list_segments(journal_dir()));
   EXPECT_TRUE(journal_entries().empty());
   expect_log(0, view(messages));
   stop();
-  EXPECT_TRUE(list_dir(journal_dir()).empty());
+  EXPECT_TRUE(list_segments(journal_dir()).empty());
 }
 
 // checkpoint_interval_ms is the time between checkpoints; the first one is due that long
@@ -686,7 +688,7 @@ TEST_P(StoreShard, FirstCheckpointWaitsForTheInterval) {
   for (int i = 0; i < 5; ++i) set_.shards[0].inbox->call([] {});
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   set_.shards[0].inbox->call([] {});
-  EXPECT_EQ(list_dir(journal_dir()), std::vector<std::string>{journal_segment_name(0, 1)});
+  EXPECT_EQ(list_segments(journal_dir()), std::vector<std::string>{journal_segment_name(0, 1)});
   EXPECT_EQ(journal_entries().size(), 1u);
   stop();
 }
@@ -699,9 +701,9 @@ TEST_P(StoreShard, WithoutSyncThereIsNoJournal) {
   EXPECT_EQ(deliver(0, messages, {0, 1}), std::vector<bool>(5, true));
   expect_log(0, view(messages));
   expect_log(1, view(messages));
-  EXPECT_TRUE(list_dir(journal_dir()).empty());
+  EXPECT_TRUE(list_segments(journal_dir()).empty());
   stop();
-  EXPECT_TRUE(list_dir(journal_dir()).empty());
+  EXPECT_TRUE(list_segments(journal_dir()).empty());
 }
 
 // After a clean stop, recovery finds consistent logs and new mail continues the uids.
@@ -732,7 +734,7 @@ TEST_P(StoreShard, JournalRestoresLostLogWrites) {
   EXPECT_EQ(deliver(0, messages, {0, 1, 2}), std::vector<bool>(8, true));
   // Simulate the crash: keep the journal as it is now, before the final checkpoint.
   std::vector<std::pair<std::string, std::string>> saved;
-  for (const std::string& name : list_dir(journal_dir())) {
+  for (const std::string& name : list_segments(journal_dir())) {
     saved.emplace_back(name, read_file(journal_dir() + "/" + name));
   }
   ASSERT_EQ(saved.size(), 2u);
@@ -750,7 +752,7 @@ TEST_P(StoreShard, JournalRestoresLostLogWrites) {
   for (mailbox_id id = 0; id < 3; ++id) EXPECT_EQ(read_file(log_path(id)), logs[id]) << id;
   expect_log(0, view(messages));
   expect_log(1, view(messages));
-  EXPECT_TRUE(list_dir(journal_dir()).size() == 2u);  // the new run's fresh segments
+  EXPECT_TRUE(list_segments(journal_dir()).size() == 2u);  // the new run's fresh segments
   stop();
 }
 
