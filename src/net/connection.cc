@@ -90,7 +90,7 @@ void connection::flush() {
 
 void connection::send_more() {
   assert(!io.send_pending && output_queued_bytes_ > 0);
-  if (output_.front().file_fd >= 0 && input_ended_) {
+  if (output_.front().file_fd >= 0 && (input_ended_ || io.peer_write_closed)) {
     // The peer half-closed: io_uring's poll then reports its FIN as ready at once and
     // forever, so waiting for writability to sendfile would spin. Go through memory.
     output_segment file = output_.front();
@@ -158,6 +158,10 @@ void connection::release_all_output() {
 }
 
 void connection::on_send(int result) {
+  if (result == -EAGAIN) {
+    send_more();  // a sendfile given back because the peer half-closed (backend.hh)
+    return;
+  }
   if (result < 0) {
     // The peer is gone; nothing more can be said to it.
     close_now();

@@ -385,7 +385,13 @@ void io_uring_backend::dispatch(const completion& event) {
       auto& target = *static_cast<io_target*>(pointer);
       --target.io.ops_in_flight;
       int result = event.result;
-      if (result >= 0 && !target.io.closing) {
+      if (result >= 0 && !(result & POLLOUT) && (result & POLLRDHUP)) {
+        // The peer half-closed and the socket is not writable: this poll would report
+        // the FIN again at once, forever. Give the send back (EAGAIN); the connection
+        // sends the rest from memory, with a send that waits properly.
+        target.io.peer_write_closed = true;
+        result = -EAGAIN;
+      } else if (result >= 0 && !target.io.closing) {
         auto offset = static_cast<off_t>(target.io.send_file_offset);
         ssize_t sent = ::sendfile(target.io.fd, target.io.send_file_fd, &offset,
                                   static_cast<size_t>(std::min<uint64_t>(target.io.send_file_bytes, 1u << 30)));

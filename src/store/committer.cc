@@ -1,7 +1,6 @@
 #include "mailwing/store/committer.hh"
 
 #include <fcntl.h>
-#include <limits.h>
 #include <pthread.h>
 #include <sys/random.h>
 #include <sys/uio.h>
@@ -16,50 +15,12 @@
 #include <system_error>
 
 #include "mailwing/store/journal.hh"
+#include "mailwing/store/write_ring.hh"
 #include "mailwing/util/log.hh"
 #include "mailwing/util/task.hh"
 
 namespace mailwing::store {
 namespace {
-
-// Writes every byte the iovecs describe at `offset`, across short writes and IOV_MAX.
-// Returns 0 or errno.
-int pwritev_all(int fd, const iovec* iov, size_t count, uint64_t offset) {
-  iovec chunk[IOV_MAX];
-  size_t index = 0;
-  size_t skip = 0;  // bytes of iov[index] already written
-  while (index < count) {
-    size_t used = 0;
-    for (size_t i = index; i < count && used < IOV_MAX; ++i) {
-      chunk[used] = iov[i];
-      if (i == index) {
-        chunk[used].iov_base = static_cast<char*>(iov[i].iov_base) + skip;
-        chunk[used].iov_len -= skip;
-      }
-      ++used;
-    }
-    ssize_t written = ::pwritev(fd, chunk, static_cast<int>(used), static_cast<off_t>(offset));
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    offset += static_cast<uint64_t>(written);
-    auto left = static_cast<size_t>(written);
-    while (left > 0 && index < count) {
-      size_t rest = iov[index].iov_len - skip;
-      if (left >= rest) {
-        left -= rest;
-        ++index;
-        skip = 0;
-      } else {
-        skip += left;
-        left = 0;
-      }
-    }
-    while (index < count && iov[index].iov_len == 0) ++index;
-  }
-  return 0;
-}
 
 // Copies a spooled body into a log inside the kernel; falls back to read/write where
 // copy_file_range cannot be used. Returns 0 or errno.
@@ -227,27 +188,31 @@ void committer::perform(batch& work) {
     fail(poisoned_error_, "earlier fdatasync failure");
     return;
   }
-  bool journaled = journaling_ && !work.journal_iov.empty();
-  if (journaled) {
-    for (char* prefix : work.journal_prefixes) stamp_segment_tag(prefix, segment_tag_);
-    if (int error = pwritev_all(journal_fd_, work.journal_iov.data(), work.journal_iov.size(),
-                                journal_offset_)) {
-      fail(error, "journal write");
-      return;
-    }
-  }
-  for (const log_write& write : work.log_writes) {
-    if (int error = pwritev_all(write.fd, &work.log_iov[write.iov_begin], write.iov_count,
-                                write.offset)) {
-      fail(error, "log write");
-      return;
-    }
-  }
+  // Spooled bodies first: their logs are synced below, after every write into them.
   for (const spool_copy& copy : work.spool_copies) {
     if (int error = copy_spool(copy)) {
       fail(error, "spool copy");
       return;
     }
+  }
+  bool journaled = journaling_ && !work.journal_iov.empty();
+  if (journaled) {
+    for (char* prefix : work.journal_prefixes) stamp_segment_tag(prefix, segment_tag_);
+  }
+  file_write journal{journal_fd_, work.journal_iov.data(), work.journal_iov.size(), journal_offset_};
+  log_requests_.clear();
+  for (const log_write& write : work.log_writes) {
+    log_requests_.push_back({write.fd, &work.log_iov[write.iov_begin], write.iov_count, write.offset});
+  }
+  write_outcome written = writes_.run(journaled ? &journal : nullptr, work.sync, log_requests_);
+  if (written.sync_failed) {
+    poisoned_error_ = written.error;
+    MW_LOG_ERROR("fdatasync of %s failed: %s; refusing all further mail", segment_path_.c_str(),
+                 std::strerror(poisoned_error_));
+  }
+  if (written.error != 0) {
+    fail(written.error, written.failed_step);
+    return;
   }
   if (work.sync) {
     // A spooled message is synced in its own log instead of being copied to the journal
@@ -260,13 +225,6 @@ void committer::perform(batch& work) {
                      std::strerror(poisoned_error_));
         return;
       }
-    }
-    if (journaled && ::fdatasync(journal_fd_) != 0) {
-      poisoned_error_ = errno;
-      fail(errno, "journal fdatasync");
-      MW_LOG_ERROR("fdatasync of %s failed: %s; refusing all further mail", segment_path_.c_str(),
-                   std::strerror(poisoned_error_));
-      return;
     }
   }
   if (journaled) journal_offset_ += work.journal_bytes;

@@ -43,6 +43,7 @@ struct io_slot {
   bool send_done = false;     // epoll: the send finished; on_send is still deferred
   bool closing = false;
   bool starved = false;       // recv stopped for lack of pooled buffers; resumes on release
+  bool peer_write_closed = false;  // a poll saw POLLRDHUP: the peer sent its FIN
   uint32_t epoll_events = 0;  // epoll: the interest set registered with the kernel
   // The pending send, kept here so it outlives the call that queued it: either iovecs
   // or (send_file_fd >= 0) a file range.
@@ -118,7 +119,8 @@ class backend {
   virtual void send(io_target& target, const iovec* iov, int iov_count) = 0;
   // Sends bytes [offset, offset + bytes) of a regular file, inside the kernel (sendfile,
   // which splices page-cache pages to the socket): the bytes never enter user space.
-  // Completes like send(), possibly with fewer bytes.
+  // Completes like send(), possibly with fewer bytes, or with -EAGAIN when the peer has
+  // half-closed (io_slot::peer_write_closed): then send the rest from memory.
   virtual void send_file(io_target& target, int file_fd, uint64_t offset, uint64_t bytes) = 0;
   // Cancels what is in flight, closes the socket, then calls on_closed (later, from
   // run_once, never from inside this call).

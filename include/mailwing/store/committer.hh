@@ -17,10 +17,12 @@
 #include <functional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "mailwing/reactor/shard.hh"
 #include "mailwing/reactor/worker.hh"
 #include "mailwing/store/batch.hh"
+#include "mailwing/store/write_ring.hh"
 
 namespace mailwing::store {
 
@@ -65,6 +67,8 @@ class committer {
   uint32_t segment_tag_ = 0;
   uint64_t segment_sequence_ = 0;
   std::string segment_path_;
+  write_ring writes_;
+  std::vector<file_write> log_requests_;  // reused between batches
 
   bool in_flight_ = false;  // shard thread only
   std::atomic<batch*> pending_{nullptr};
