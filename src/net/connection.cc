@@ -92,21 +92,25 @@ void connection::send_more() {
   assert(!io.send_pending && output_queued_bytes_ > 0);
   if (output_.front().file_fd >= 0 && (input_ended_ || io.peer_write_closed)) {
     // The peer half-closed: io_uring's poll then reports its FIN as ready at once and
-    // forever, so waiting for writability to sendfile would spin. Go through memory.
-    output_segment file = output_.front();
-    output_segment& memory =
-        *output_.insert(output_.begin(), output_segment{owner_.output_pool().acquire(), 0, 0, -1, 0, 0});
+    // forever, so waiting for writability to sendfile would spin. Go through memory:
+    // the front of the file range becomes a memory segment of its own.
+    output_segment& file = output_.front();
+    char* block = owner_.output_pool().acquire();
     size_t want = static_cast<size_t>(std::min<uint64_t>(file.file_bytes, owner_.output_pool().block_bytes()));
-    ssize_t got = ::pread(file.file_fd, memory.block, want, static_cast<off_t>(file.file_offset));
+    ssize_t got = ::pread(file.file_fd, block, want, static_cast<off_t>(file.file_offset));
     if (got <= 0) {
+      owner_.output_pool().release(block);
       close_now();  // the file lost bytes under us; the response cannot be completed
       return;
     }
-    memory.end = static_cast<uint32_t>(got);
-    output_segment& rest = output_[1];
-    rest.file_offset += static_cast<uint64_t>(got);
-    rest.file_bytes -= static_cast<uint64_t>(got);
-    if (rest.file_bytes == 0) output_.erase(output_.begin() + 1);
+    output_segment memory{block, 0, static_cast<uint32_t>(got), -1, 0, 0};
+    file.file_offset += static_cast<uint64_t>(got);
+    file.file_bytes -= static_cast<uint64_t>(got);
+    if (file.file_bytes == 0) {
+      file = memory;
+    } else {
+      output_.emplace(output_.begin(), memory);
+    }
   }
   const output_segment& front = output_.front();
   if (front.file_fd >= 0) {

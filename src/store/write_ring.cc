@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cerrno>
+#include <cstdlib>
 #include <vector>
 
 namespace mailwing::store {
@@ -77,6 +78,14 @@ int finish_write(const file_write& write, uint64_t done) {
 }
 
 constexpr unsigned ring_entries = 256;
+
+// Callers only ask when the ring has room (the chain fits an empty ring; logs check
+// io_uring_sq_space_left), so a missing entry is a broken invariant.
+io_uring_sqe* take_sqe(io_uring& uring) {
+  io_uring_sqe* sqe = io_uring_get_sqe(&uring);
+  if (sqe == nullptr) std::abort();
+  return sqe;
+}
 constexpr uint64_t journal_chunk_tag = uint64_t{1} << 63;  // | chunk index
 constexpr uint64_t journal_sync_tag = UINT64_MAX;
 
@@ -146,14 +155,14 @@ write_outcome write_ring::run(const file_write* journal, bool sync, std::span<co
   bool journal_redo = chunks.size() + 1 > ring_entries;
   if (!journal_redo) {
     for (size_t i = 0; i < chunks.size(); ++i) {
-      io_uring_sqe* sqe = io_uring_get_sqe(&uring);
+      io_uring_sqe* sqe = take_sqe(uring);
       io_uring_prep_writev(sqe, chunks[i].fd, chunks[i].iov, static_cast<unsigned>(chunks[i].iov_count),
                            chunks[i].offset);
       io_uring_sqe_set_data64(sqe, journal_chunk_tag | i);
       if (i + 1 < chunks.size() || sync) sqe->flags |= IOSQE_IO_LINK;
     }
     if (!chunks.empty() && sync) {
-      io_uring_sqe* sqe = io_uring_get_sqe(&uring);
+      io_uring_sqe* sqe = take_sqe(uring);
       io_uring_prep_fsync(sqe, journal->fd, IORING_FSYNC_DATASYNC);
       io_uring_sqe_set_data64(sqe, journal_sync_tag);
     }
@@ -168,7 +177,7 @@ write_outcome write_ring::run(const file_write* journal, bool sync, std::span<co
         ++next_log;
         continue;
       }
-      io_uring_sqe* sqe = io_uring_get_sqe(&uring);
+      io_uring_sqe* sqe = take_sqe(uring);
       io_uring_prep_writev(sqe, write.fd, write.iov, static_cast<unsigned>(write.iov_count), write.offset);
       io_uring_sqe_set_data64(sqe, next_log);
       ++next_log;
