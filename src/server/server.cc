@@ -118,8 +118,15 @@ int run(config::config cfg, bool embedded_default) {
   ::signal(SIGPIPE, SIG_IGN);
 
   if (embedded_default) {
-    MW_LOG_INFO("no --config given: using the embedded default configuration: %s",
-                std::string(config::embedded_default_json()).c_str());
+    // On one line, like every log line: newlines and indentation squeezed to one space.
+    std::string compact;
+    for (char c : config::embedded_default_json()) {
+      bool blank = c == '\n' || c == ' ';
+      if (blank && (compact.empty() || compact.back() == ' ')) continue;
+      compact.push_back(blank ? ' ' : c);
+    }
+    if (!compact.empty() && compact.back() == ' ') compact.pop_back();
+    MW_LOG_INFO("no --config given: using the embedded default configuration: %s", compact.c_str());
   }
   raise_file_limit();
   std::vector<int> cpus = usable_cpus();
