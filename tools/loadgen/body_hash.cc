@@ -38,9 +38,8 @@ std::string hex(const unsigned char* bytes, size_t count) {
 }
 
 std::string sha256_hex(std::string_view bytes) {
-  unsigned char digest[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
-  return hex(digest, sizeof(digest));
+  sha256::digest digest = sha256::of(bytes);
+  return hex(digest.data(), digest.size());
 }
 
 std::string hash_header_line(std::string_view hash_hex, uint64_t body_bytes) {
@@ -102,12 +101,12 @@ void body_verifier::reset() {
   overflow_ = false;
   body_bytes_ = 0;
   message_bytes_ = 0;
-  crypto_hash_sha256_init(&state_);
+  hash_.reset();
 }
 
 void body_verifier::hash_body(std::string_view bytes) {
   body_bytes_ += bytes.size();
-  crypto_hash_sha256_update(&state_, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+  hash_.update(bytes);
 }
 
 void body_verifier::feed(std::string_view bytes) {
@@ -149,9 +148,8 @@ body_verifier::result body_verifier::finish() {
     in_body_ = true;
   }
   if (!find_hash_header(headers_, out.expected_hex, out.expected_bytes)) return out;
-  unsigned char digest[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256_final(&state_, digest);
-  out.actual_hex = hex(digest, sizeof(digest));
+  sha256::digest digest = hash_.finish();
+  out.actual_hex = hex(digest.data(), digest.size());
   out.outcome = out.actual_hex == out.expected_hex &&
                         (out.expected_bytes == UINT64_MAX || out.expected_bytes == body_bytes_)
                     ? verdict::ok

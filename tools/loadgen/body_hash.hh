@@ -17,7 +17,7 @@
 #include <string>
 #include <string_view>
 
-#include <sodium.h>
+#include "loadgen/sha256.hh"
 
 namespace mailwing::loadgen {
 
@@ -63,7 +63,7 @@ class body_verifier {
   bool overflow_ = false;
   uint64_t body_bytes_ = 0;
   uint64_t message_bytes_ = 0;
-  crypto_hash_sha256_state state_{};
+  sha256 hash_;
 };
 
 // Parses the value of a hash header ("sha256=<hex>; bytes=N"); false if malformed.

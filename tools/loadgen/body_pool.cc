@@ -1,6 +1,5 @@
 #include "loadgen/body_pool.hh"
 
-#include <sodium.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -83,7 +82,6 @@ std::string dot_stuff(std::string_view raw) {
 
 std::unique_ptr<body_pool> body_pool::generate(const size_dist& sizes, size_t count, uint64_t seed,
                                                uint64_t memory_bytes_max) {
-  if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
   auto pool = std::make_unique<body_pool>();
   rng random(seed);
   uint64_t used_bytes = 0;
@@ -96,13 +94,11 @@ std::unique_ptr<body_pool> body_pool::generate(const size_dist& sizes, size_t co
     used_bytes += 2 * size;
     body& item = pool->bodies_.emplace_back();
     item.size_bytes = size;
-    crypto_hash_sha256_state hash;
-    crypto_hash_sha256_init(&hash);
+    sha256 hash;
     if (size <= in_memory_bytes_max) {
       item.raw.reserve(size);
       generate_body_lines(random, size, [&](std::string_view line) { item.raw += line; });
-      crypto_hash_sha256_update(&hash, reinterpret_cast<const unsigned char*>(item.raw.data()),
-                                item.raw.size());
+      hash.update(item.raw);
       item.stuffed = dot_stuff(item.raw);
       item.stuffed_bytes = item.stuffed.size();
     } else {
@@ -113,8 +109,7 @@ std::unique_ptr<body_pool> body_pool::generate(const size_dist& sizes, size_t co
       // The stuffed form goes after the raw one, whose size is known up front.
       auto flush = [&](bool final) {
         if (raw_chunk.size() >= (1u << 20) || (final && !raw_chunk.empty())) {
-          crypto_hash_sha256_update(&hash, reinterpret_cast<const unsigned char*>(raw_chunk.data()),
-                                    raw_chunk.size());
+          hash.update(raw_chunk);
           write_all_at(item.fd, raw_chunk, raw_offset);
           raw_offset += raw_chunk.size();
           raw_chunk.clear();
@@ -134,9 +129,8 @@ std::unique_ptr<body_pool> body_pool::generate(const size_dist& sizes, size_t co
       flush(true);
       item.stuffed_bytes = stuffed_written;
     }
-    unsigned char digest[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256_final(&hash, digest);
-    item.hash_hex = hex(digest, sizeof(digest));
+    sha256::digest digest = hash.finish();
+    item.hash_hex = hex(digest.data(), digest.size());
   }
   return pool;
 }
