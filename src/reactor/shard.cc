@@ -93,9 +93,11 @@ void shard::post(uint32_t slot, util::task* work) {
   assert(slot < inbound_.size());
   inbound_[slot]->push(work);
   // Pairs with the fence in loop(): either the shard sees the task before it sleeps, or
-  // we see it sleeping and wake it.
+  // we see it sleeping and wake it. Only the producer that flips the flag writes the
+  // eventfd: the rest of a burst aimed at a sleeping shard would otherwise each pay a
+  // syscall for the same wake-up.
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (sleeping_.load(std::memory_order_relaxed)) wake();
+  if (sleeping_.load(std::memory_order_relaxed) && sleeping_.exchange(false, std::memory_order_acq_rel)) wake();
 }
 
 void shard::wake() {
