@@ -58,25 +58,6 @@ void connection::write(std::string_view bytes) {
   }
 }
 
-int connection::write_from_file(int file_fd, uint64_t offset, uint64_t bytes) {
-  util::block_pool& pool = owner_.output_pool();
-  while (bytes > 0) {
-    if (output_.empty() || output_.back().file_fd >= 0 || output_.back().end == pool.block_bytes()) {
-      output_.push_back({pool.acquire(), 0, 0, -1, 0, 0});
-    }
-    output_segment& tail = output_.back();
-    size_t want = static_cast<size_t>(std::min<uint64_t>(pool.block_bytes() - tail.end, bytes));
-    ssize_t got = ::pread(file_fd, tail.block + tail.end, want, static_cast<off_t>(offset));
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) return got < 0 ? errno : EIO;
-    tail.end += static_cast<uint32_t>(got);
-    output_queued_bytes_ += static_cast<size_t>(got);
-    offset += static_cast<uint64_t>(got);
-    bytes -= static_cast<uint64_t>(got);
-  }
-  return 0;
-}
-
 void connection::write_file(int file_fd, uint64_t offset, uint64_t bytes) {
   if (bytes == 0 || (close_requested_ && !io.send_pending && output_queued_bytes_ == 0)) return;
   output_.push_back({nullptr, 0, 0, file_fd, offset, bytes});

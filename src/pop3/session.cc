@@ -26,9 +26,10 @@ namespace {
 constexpr uint8_t failures_max = 5;
 // A streamed RETR/TOP adds at most this much output before waiting for the socket.
 constexpr size_t stream_step_bytes = 256 * 1024;
-// Below this, one pread into the output blocks beats sendfile: pipelined RETRs of small
-// messages then leave in one send, where sendfile needs a send, a sendfile and another
-// send per message (bench/compare measures both paths).
+// Below this, copying from the read window into the output beats sendfile: pipelined
+// RETRs of small messages then cost one pread per window and leave in one send, where
+// sendfile needs a send, a sendfile and another send per message (bench/compare measures
+// both paths). At most log_window::capacity_bytes().
 constexpr uint64_t sendfile_bytes_min = 64 * 1024;
 // A RETR by sendfile queues this much at a time (no memory involved: larger steps).
 constexpr uint64_t file_step_bytes = 1 << 20;
@@ -44,6 +45,7 @@ std::string number_text(uint64_t value) {
 session::session(service& owner_service, int fd)
     : net::connection(owner_service.owner(), fd),
       service_(owner_service),
+      window_(owner_service.read_pool()),
       scanner_(service::line_bytes_max, owner_service.carry_pool()) {
   service_.sessions().add(*this);
 }
@@ -105,6 +107,8 @@ size_t session::on_input(std::string_view input) {
     }
     handle_line(event.line);
   }
+  // Until the client's next command, no read memory is held.
+  window_.release();
   if (closing()) return input.size();
   return input.size() - rest.size();
 }
@@ -504,12 +508,13 @@ void session::start_message(const store::index_entry& entry, std::optional<uint6
     }
     // Every stored payload ends with CRLF (the trace lines do, and so does any DATA
     // body), so ".\r\n" is all that follows.
-    if (int error = write_from_file(log_fd_, stream_offset_, stream_left_)) {
-      MW_LOG_ERROR("pop3: reading %s failed: %s", snapshot_.log_path.c_str(), std::strerror(error));
-      unlock_maildrop();
-      close_now();
+    assert(stream_left_ <= window_.capacity_bytes());
+    std::string_view bytes;
+    if (int error = window_.view(log_fd_, stream_offset_, static_cast<size_t>(stream_left_), bytes)) {
+      read_failed(error);
       return;
     }
+    write(bytes);
     write(".\r\n");
     return;
   }
@@ -536,38 +541,41 @@ void session::send_message_step() {
 }
 
 void session::pump_message() {
-  util::block_pool& pool = service_.read_pool();
-  char* buffer = pool.acquire();
   bool wanted = true;
   size_t produced = 0;
   while (stream_left_ > 0 && wanted && produced < stream_step_bytes) {
-    size_t want = static_cast<size_t>(std::min<uint64_t>(stream_left_, pool.block_bytes()));
-    ssize_t got = ::pread(log_fd_, buffer, want, static_cast<off_t>(stream_offset_));
-    if (got <= 0) {
-      if (got < 0 && errno == EINTR) continue;
-      // The log lost bytes under us: the response cannot be completed truthfully.
-      MW_LOG_ERROR("pop3: reading %s failed: %s", snapshot_.log_path.c_str(),
-                   got < 0 ? std::strerror(errno) : "unexpected end of file");
-      pool.release(buffer);
-      unlock_maildrop();
-      close_now();
+    size_t want = static_cast<size_t>(std::min<uint64_t>(stream_left_, window_.capacity_bytes()));
+    std::string_view chunk;
+    if (int error = window_.view(log_fd_, stream_offset_, want, chunk)) {
+      read_failed(error);
       return;
     }
-    stream_offset_ += static_cast<uint64_t>(got);
-    stream_left_ -= static_cast<uint64_t>(got);
+    stream_offset_ += want;
+    stream_left_ -= want;
     stream_output_.clear();
-    wanted = stream_.feed(std::string_view(buffer, static_cast<size_t>(got)), stream_output_);
+    wanted = stream_.feed(chunk, stream_output_);
     write(stream_output_);
     produced += stream_output_.size();
   }
-  pool.release(buffer);
-  if (stream_left_ > 0 && wanted) return;  // on_output_drained continues
+  if (stream_left_ > 0 && wanted) {
+    window_.release();  // a slow reader holds no read memory while it catches up
+    return;             // on_output_drained continues
+  }
   stream_output_.clear();
   stream_.finish(stream_output_);
   write(stream_output_);
   phase_ = phase::transaction;
   flush();
   resume_input();
+}
+
+// The log lost bytes under us: the response cannot be completed truthfully.
+void session::read_failed(int error) {
+  MW_LOG_ERROR("pop3: reading %s failed: %s", snapshot_.log_path.c_str(),
+               error == EIO ? "unexpected end of file or I/O error" : std::strerror(error));
+  window_.release();
+  unlock_maildrop();
+  close_now();
 }
 
 void session::on_output_drained() {
@@ -578,6 +586,7 @@ void session::on_output_drained() {
     } else {
       send_message_step();
     }
+    window_.release();
   }
 }
 

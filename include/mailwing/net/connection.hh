@@ -38,9 +38,6 @@ class connection : public reactor::io_target, public reactor::timer_entry {
   // Appends a range of a file to the output, sent by the kernel (backend::send_file)
   // after everything written before it. The fd must stay open until the output drains.
   void write_file(int file_fd, uint64_t offset, uint64_t bytes);
-  // Reads a range of a file straight into the output blocks (one copy, and the bytes go
-  // out in the same send as the text around them). Returns 0 or errno.
-  int write_from_file(int file_fd, uint64_t offset, uint64_t bytes);
   void flush();
   size_t output_queued_bytes() const { return output_queued_bytes_; }
   // The session should stop producing replies past this (see on_input).

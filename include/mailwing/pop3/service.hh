@@ -79,7 +79,7 @@ class service {
   reactor::timer_list autologout_timeouts_;
   reactor::timer_list failure_delays_;
   util::block_pool carry_pool_;
-  util::block_pool read_pool_;  // for reading messages that need dot-stuffing
+  util::block_pool read_pool_;  // the sessions' log_windows
   net::acceptor acceptor_;
   std::vector<int> listen_fds_;
   net::session_registry<session> sessions_;

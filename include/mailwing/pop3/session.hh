@@ -25,6 +25,7 @@
 
 #include "mailwing/net/connection.hh"
 #include "mailwing/pop3/command.hh"
+#include "mailwing/pop3/log_window.hh"
 #include "mailwing/pop3/message_stream.hh"
 #include "mailwing/store/maildrop.hh"
 #include "mailwing/wire/line_scanner.hh"
@@ -84,10 +85,12 @@ class session final : public net::connection, private store::deletion_listener {
   const store::index_entry* message(std::string_view argument, uint32_t& number);
   void start_message(const store::index_entry& entry, std::optional<uint64_t> top_lines);
   void pump_message();
+  void read_failed(int error);
   void send_message_step();
   void arm_autologout();
 
   service& service_;
+  log_window window_;            // the log's bytes for RETR/TOP, between commands released
   wire::line_scanner scanner_;
   phase phase_ = phase::authorization;
   uint8_t failures_ = 0;
