@@ -184,7 +184,9 @@ write_outcome write_ring::run(const file_write* journal, bool sync, std::span<co
       ++in_flight;
     }
     if (in_flight == 0) break;
-    int submitted = io_uring_submit_and_wait(&uring, 1);
+    // One wake-up for the whole round: the log writes mostly run on io-wq workers and
+    // finish one by one, and waking for each would cost a context switch per mailbox.
+    int submitted = io_uring_submit_and_wait(&uring, in_flight);
     if (submitted < 0 && submitted != -EINTR) {
       // Nothing is known about what ran: redo all of it with plain calls.
       for (const file_write& write : logs) {
