@@ -212,7 +212,7 @@ class Bench:
     def large(self):
         size_mb = 10 if self.quick else 100
         count = 3
-        disk = disk_sync_write_mb_per_s(self.tmp, 64 if self.quick else 512)
+        disk = disk_sync_write_mb_per_s(self.tmp, size_mb, count)
         log("large: disk's synced sequential write rate %.0f MB/s" % disk)
         rows = []
         for server_name in ("mailwing", "smtpd", "sink"):
@@ -278,8 +278,7 @@ class Bench:
             dovecot.fill("user0@" + DOMAIN, messages, size=1024)
             warm = self.drainer(dovecot.port, "--user", "user0@" + DOMAIN, "--password", "secret0",
                                 "--max-messages", 0)
-            report = self.drainer(dovecot.port, "--user", "user0@" + DOMAIN, "--password", "secret0")
-            rows.append(self._drain_row("dovecot", report, warm))
+            rows.append(self._drain_row("dovecot", self._median_drain(dovecot.port), warm))
         finally:
             dovecot.stop()
         log("pop3: mailwing, %d x 1 KB" % messages)
@@ -292,14 +291,21 @@ class Bench:
                 raise RuntimeError("filling mailwing: %s" % fill["messages"])
             warm = self.drainer(server.pop3_port, "--user", "user0@" + DOMAIN, "--password", "secret0",
                                 "--max-messages", 0)
-            report = self.drainer(server.pop3_port, "--user", "user0@" + DOMAIN, "--password", "secret0")
-            rows.append(self._drain_row("mailwing", report, warm))
+            rows.append(self._drain_row("mailwing", self._median_drain(server.pop3_port), warm))
         except Skip as skipped:
             self.notes.append("pop3 (mailwing): skipped: %s" % skipped)
             log("pop3: mailwing skipped: %s" % skipped)
         finally:
             server.stop()
         self.results["pop3"] = rows
+
+    def _median_drain(self, port):
+        """Three drains (no DELE, so each sees the whole mailbox); the median by rate. One
+        drain of 20,000 small messages lasts a fraction of a second, short enough for a
+        neighbour on the shared machine to move it by a third."""
+        reports = [self.drainer(port, "--user", "user0@" + DOMAIN, "--password", "secret0") for _ in range(3)]
+        reports.sort(key=lambda report: report["throughput"]["msgs_per_s"])
+        return reports[1]
 
     def _drain_row(self, server_name, report, warm):
         return {"server": server_name, "messages": report["messages"]["retrieved"],
@@ -352,21 +358,27 @@ class Bench:
 # --- measurement helpers ------------------------------------------------------------------
 
 
-def disk_sync_write_mb_per_s(directory, size_mb):
-    """Sequential 1 MiB writes of size_mb, then fdatasync: the disk's durable write rate."""
+def disk_sync_write_mb_per_s(directory, size_mb, count):
+    """The disk's durable write rate in the large-message test's own shape: `count` units
+    of size_mb, each written in 1 MiB pieces and then fdatasync'ed. The median of three
+    probes, since one probe on a shared virtual disk can be far off."""
     path = os.path.join(directory, "disk-probe")
     block = os.urandom(1 << 20)
-    started = time.monotonic()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        for _ in range(size_mb):
-            os.write(fd, block)
-        os.fdatasync(fd)
-    finally:
-        os.close(fd)
-    elapsed = time.monotonic() - started
-    os.unlink(path)
-    return size_mb * (1 << 20) / elapsed / 1e6
+    rates = []
+    for _ in range(3):
+        started = time.monotonic()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            for _ in range(count):
+                for _ in range(size_mb):
+                    os.write(fd, block)
+                os.fdatasync(fd)
+        finally:
+            os.close(fd)
+        elapsed = time.monotonic() - started
+        os.unlink(path)
+        rates.append(count * size_mb * (1 << 20) / elapsed / 1e6)
+    return statistics.median(rates)
 
 
 class RssSampler:
