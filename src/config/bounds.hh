@@ -41,7 +41,13 @@ inline constexpr integer_bound smtp_data_timeout_ms{"smtp.data_timeout_ms", time
                                                     timeout_max_ms};
 // RFC 5321 §4.5.3.1.4: a server accepts command lines of at least 512 octets.
 inline constexpr integer_bound smtp_line_bytes_max{"smtp.line_bytes_max", 512, 64 * kib};
+inline constexpr integer_bound smtp_send_timeout_ms{"smtp.send_timeout_ms", timeout_min_ms, timeout_max_ms};
+inline constexpr integer_bound smtp_connections_per_ip_max{"smtp.max_connections_per_ip", 1, 1000000};
+inline constexpr integer_bound smtp_auth_failures_max{"smtp.auth_failures_max", 1, 100};
 inline constexpr integer_bound pop3_connections_max{"pop3.max_connections", 1, 1000000};
+inline constexpr integer_bound pop3_send_timeout_ms{"pop3.send_timeout_ms", timeout_min_ms, timeout_max_ms};
+inline constexpr integer_bound pop3_connections_per_ip_max{"pop3.max_connections_per_ip", 1, 1000000};
+inline constexpr integer_bound pop3_auth_failures_max{"pop3.auth_failures_max", 1, 100};
 // RFC 1939 §3 asks for at least 10 minutes, but tests need short timers; the default
 // (pop3_config) keeps the RFC's value.
 inline constexpr integer_bound pop3_autologout_timeout_ms{"pop3.autologout_timeout_ms",

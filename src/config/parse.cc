@@ -168,6 +168,12 @@ void read_smtp(dom::element value, const std::string& path, smtp_config& smtp) {
       read_integer(field, at, bounds::smtp_data_timeout_ms, smtp.data_timeout_ms);
     } else if (key == "line_bytes_max") {
       read_integer(field, at, bounds::smtp_line_bytes_max, smtp.line_bytes_max);
+    } else if (key == "send_timeout_ms") {
+      read_integer(field, at, bounds::smtp_send_timeout_ms, smtp.send_timeout_ms);
+    } else if (key == "max_connections_per_ip") {
+      read_integer(field, at, bounds::smtp_connections_per_ip_max, smtp.connections_per_ip_max);
+    } else if (key == "auth_failures_max") {
+      read_integer(field, at, bounds::smtp_auth_failures_max, smtp.auth_failures_max);
     } else {
       return false;
     }
@@ -183,6 +189,12 @@ void read_pop3(dom::element value, const std::string& path, pop3_config& pop3) {
       read_integer(field, at, bounds::pop3_connections_max, pop3.connections_max);
     } else if (key == "autologout_timeout_ms") {
       read_integer(field, at, bounds::pop3_autologout_timeout_ms, pop3.autologout_timeout_ms);
+    } else if (key == "send_timeout_ms") {
+      read_integer(field, at, bounds::pop3_send_timeout_ms, pop3.send_timeout_ms);
+    } else if (key == "max_connections_per_ip") {
+      read_integer(field, at, bounds::pop3_connections_per_ip_max, pop3.connections_per_ip_max);
+    } else if (key == "auth_failures_max") {
+      read_integer(field, at, bounds::pop3_auth_failures_max, pop3.auth_failures_max);
     } else {
       return false;
     }

@@ -31,7 +31,13 @@ void validate_integers(const config& cfg) {
   check_bounds(cfg.smtp.command_timeout_ms, bounds::smtp_command_timeout_ms);
   check_bounds(cfg.smtp.data_timeout_ms, bounds::smtp_data_timeout_ms);
   check_bounds(cfg.smtp.line_bytes_max, bounds::smtp_line_bytes_max);
+  check_bounds(cfg.smtp.send_timeout_ms, bounds::smtp_send_timeout_ms);
+  check_bounds(cfg.smtp.connections_per_ip_max, bounds::smtp_connections_per_ip_max);
+  check_bounds(cfg.smtp.auth_failures_max, bounds::smtp_auth_failures_max);
   check_bounds(cfg.pop3.connections_max, bounds::pop3_connections_max);
+  check_bounds(cfg.pop3.send_timeout_ms, bounds::pop3_send_timeout_ms);
+  check_bounds(cfg.pop3.connections_per_ip_max, bounds::pop3_connections_per_ip_max);
+  check_bounds(cfg.pop3.auth_failures_max, bounds::pop3_auth_failures_max);
   check_bounds(cfg.pop3.autologout_timeout_ms, bounds::pop3_autologout_timeout_ms);
   check_bounds(cfg.store.journal_segment_bytes, bounds::store_journal_segment_bytes);
   check_bounds(cfg.store.checkpoint_interval_ms, bounds::store_checkpoint_interval_ms);

@@ -13,7 +13,9 @@
 //   smtp.listen          array of "host:port" ("[::1]:25" for IPv6)
 //   smtp.max_message_bytes, smtp.max_recipients, smtp.max_connections
 //   smtp.command_timeout_ms, smtp.data_timeout_ms, smtp.line_bytes_max
+//   smtp.send_timeout_ms, smtp.max_connections_per_ip, smtp.auth_failures_max
 //   pop3.listen, pop3.max_connections, pop3.autologout_timeout_ms
+//   pop3.send_timeout_ms, pop3.max_connections_per_ip, pop3.auth_failures_max
 //   domains              array of local domain names
 //   users                array of { "address": "user@domain", "password": "..." };
 //                        a password is plain text or an "$argon2id$" PHC string
@@ -67,6 +69,15 @@ struct smtp_config {
   uint32_t data_timeout_ms = 180000;
   // RFC 5321 §4.5.3.1.4 says 512 octets per command line; AUTH lines can be longer.
   uint32_t line_bytes_max = 4096;
+  // A peer that takes none of our output for this long is disconnected, whatever the
+  // session is doing (a client that pipelines and never reads must not pin memory).
+  uint32_t send_timeout_ms = 60000;
+  // Connections from one client address, over all shards; past it 421 4.7.0. An MX sees
+  // a few parallel connections per sending host; 50 leaves room for large senders.
+  uint32_t connections_per_ip_max = 50;    // JSON: max_connections_per_ip
+  // Failed AUTH attempts after which the session ends (421 4.7.0). Each failure is
+  // answered later than the one before (per session and per client address).
+  uint32_t auth_failures_max = 5;
 };
 
 struct pop3_config {
@@ -74,6 +85,9 @@ struct pop3_config {
   uint32_t connections_max = 20000;        // JSON: max_connections
   // RFC 1939 §3: the autologout timer is at least 10 minutes.
   uint32_t autologout_timeout_ms = 600000;
+  uint32_t send_timeout_ms = 60000;        // as smtp_config
+  uint32_t connections_per_ip_max = 50;    // JSON: max_connections_per_ip
+  uint32_t auth_failures_max = 5;          // failed logins that end the session
 };
 
 struct store_config {

@@ -86,9 +86,15 @@ TEST(Config, AbsentKeysKeepDefaults) {
   EXPECT_EQ(cfg.smtp.command_timeout_ms, 300000u);
   EXPECT_EQ(cfg.smtp.data_timeout_ms, 180000u);
   EXPECT_EQ(cfg.smtp.line_bytes_max, 4096u);
+  EXPECT_EQ(cfg.smtp.send_timeout_ms, 60000u);
+  EXPECT_EQ(cfg.smtp.connections_per_ip_max, 50u);
+  EXPECT_EQ(cfg.smtp.auth_failures_max, 5u);
   EXPECT_TRUE(cfg.pop3.listen.empty());
   EXPECT_EQ(cfg.pop3.connections_max, 20000u);
   EXPECT_EQ(cfg.pop3.autologout_timeout_ms, 600000u);
+  EXPECT_EQ(cfg.pop3.send_timeout_ms, 60000u);
+  EXPECT_EQ(cfg.pop3.connections_per_ip_max, 50u);
+  EXPECT_EQ(cfg.pop3.auth_failures_max, 5u);
   EXPECT_EQ(cfg.store.journal_segment_bytes, 64ull << 20);
   EXPECT_EQ(cfg.store.checkpoint_interval_ms, 30000u);
   EXPECT_EQ(cfg.postmaster, "alice@example.test");
@@ -104,9 +110,11 @@ TEST(Config, EveryKeyIsRead) {
     "log_level": "debug",
     "smtp": {"listen": ["0.0.0.0:25", "[::]:25"], "max_message_bytes": 1024,
              "max_recipients": 100000, "max_connections": 1, "command_timeout_ms": 100,
-             "data_timeout_ms": 86400000, "line_bytes_max": 512},
+             "data_timeout_ms": 86400000, "line_bytes_max": 512, "send_timeout_ms": 1000,
+             "max_connections_per_ip": 7, "auth_failures_max": 3},
     "pop3": {"listen": ["[::1]:110"], "max_connections": 1000000,
-             "autologout_timeout_ms": 250},
+             "autologout_timeout_ms": 250, "send_timeout_ms": 2000,
+             "max_connections_per_ip": 8, "auth_failures_max": 4},
     "store": {"journal_segment_bytes": 1048576, "checkpoint_interval_ms": 3600000},
     "domains": ["corp.test", "other.test"],
     "users": [{"address": "a@corp.test", "password": "x"},
@@ -127,9 +135,15 @@ TEST(Config, EveryKeyIsRead) {
   EXPECT_EQ(cfg.smtp.command_timeout_ms, 100u);
   EXPECT_EQ(cfg.smtp.data_timeout_ms, 86400000u);
   EXPECT_EQ(cfg.smtp.line_bytes_max, 512u);
+  EXPECT_EQ(cfg.smtp.send_timeout_ms, 1000u);
+  EXPECT_EQ(cfg.smtp.connections_per_ip_max, 7u);
+  EXPECT_EQ(cfg.smtp.auth_failures_max, 3u);
   EXPECT_EQ(cfg.pop3.listen, (std::vector<listen_address>{{"::1", 110}}));
   EXPECT_EQ(cfg.pop3.connections_max, 1000000u);
   EXPECT_EQ(cfg.pop3.autologout_timeout_ms, 250u);
+  EXPECT_EQ(cfg.pop3.send_timeout_ms, 2000u);
+  EXPECT_EQ(cfg.pop3.connections_per_ip_max, 8u);
+  EXPECT_EQ(cfg.pop3.auth_failures_max, 4u);
   EXPECT_EQ(cfg.store.journal_segment_bytes, 1048576u);
   EXPECT_EQ(cfg.store.checkpoint_interval_ms, 3600000u);
   EXPECT_EQ(cfg.domains, (std::vector<std::string>{"corp.test", "other.test"}));
