@@ -60,68 +60,90 @@ line_scanner::line_scanner(size_t line_bytes_max, util::block_pool& carry_pool)
 
 line_scanner::~line_scanner() { reset(); }
 
-bool line_scanner::has_partial() const { return carry_size_ > 0 || discarding_; }
-
-void line_scanner::reset() {
+void line_scanner::release_carry() {
   if (carry_ != nullptr) carry_pool_.release(carry_);
   carry_ = nullptr;
   carry_size_ = 0;
-  discarding_ = false;
+}
+
+void line_scanner::reset() {
+  release_carry();
+  state_ = state::between_lines;
+}
+
+bool line_scanner::too_long(size_t bytes, char last) const {
+  return bytes > line_bytes_max_ + 1 || (bytes == line_bytes_max_ + 1 && last != '\r');
 }
 
 line_scanner::event line_scanner::next(std::string_view& input) {
-  // A carry block with nothing in it holds the line returned by the previous call, which
-  // had to stay readable until now.
-  if (carry_ != nullptr && carry_size_ == 0) reset();
-  if (input.empty()) return {status::need_more, {}};
+  // The line returned by the previous call had to stay readable until now.
+  if (state_ == state::carry_returned) reset();
+  for (;;) {
+    if (input.empty()) return {status::need_more, {}};
+    const char* begin = input.data();
+    const char* end = begin + input.size();
+    const char* lf = find_lf(begin, end);
+    auto taken_bytes = size_t((lf != nullptr ? lf : end) - begin);
 
-  const char* begin = input.data();
-  const char* end = begin + input.size();
-  const char* lf = find_lf(begin, end);
+    switch (state_) {
+      case state::discarding:
+        if (lf == nullptr) {
+          input = {};
+          return {status::need_more, {}};
+        }
+        input.remove_prefix(taken_bytes + 1);
+        state_ = state::between_lines;
+        continue;  // the next line may be in the same chunk
 
-  if (carry_ == nullptr && !discarding_) {
-    if (lf != nullptr) {
-      auto line_bytes = size_t(lf - begin);
-      input.remove_prefix(line_bytes + 1);
-      std::string_view line(begin, without_cr(begin, line_bytes));
-      if (line.size() > line_bytes_max_) return {status::too_long, {}};
-      return {status::line, line};
+      case state::between_lines:
+        if (lf != nullptr) {
+          input.remove_prefix(taken_bytes + 1);
+          std::string_view line(begin, without_cr(begin, taken_bytes));
+          if (line.size() > line_bytes_max_) return {status::too_long, {}};
+          return {status::line, line};
+        }
+        input = {};
+        if (too_long(taken_bytes, end[-1])) {
+          state_ = state::discarding;
+          return {status::too_long, {}};
+        }
+        // The line continues in a later chunk. Only here is memory taken for it.
+        carry_ = carry_pool_.acquire();
+        std::memcpy(carry_, begin, taken_bytes);
+        carry_size_ = taken_bytes;
+        state_ = state::carrying;
+        return {status::need_more, {}};
+
+      case state::carrying: {
+        size_t line_bytes = carry_size_ + taken_bytes;
+        if (lf == nullptr) {
+          input = {};
+          if (too_long(line_bytes, end[-1])) {
+            release_carry();
+            state_ = state::discarding;
+            return {status::too_long, {}};
+          }
+          std::memcpy(carry_ + carry_size_, begin, taken_bytes);
+          carry_size_ = line_bytes;
+          return {status::need_more, {}};
+        }
+        input.remove_prefix(taken_bytes + 1);
+        char last = taken_bytes > 0 ? lf[-1] : carry_[carry_size_ - 1];
+        if (line_bytes - (last == '\r' ? 1 : 0) > line_bytes_max_) {
+          reset();
+          return {status::too_long, {}};
+        }
+        std::memcpy(carry_ + carry_size_, begin, taken_bytes);
+        state_ = state::carry_returned;
+        return {status::line, std::string_view(carry_, without_cr(carry_, line_bytes))};
+      }
+
+      case state::carry_returned:
+        break;
     }
-    // The line continues in a later chunk. Only here is memory taken for it.
-    input = {};
-    if (size_t(end - begin) > line_bytes_max_ + 1) {
-      discarding_ = true;
-    } else {
-      carry_ = carry_pool_.acquire();
-      std::memcpy(carry_, begin, size_t(end - begin));
-      carry_size_ = size_t(end - begin);
-    }
+    assert(false && "carry_returned is left at the top of next()");
     return {status::need_more, {}};
   }
-
-  auto taken_bytes = size_t((lf != nullptr ? lf : end) - begin);
-  input.remove_prefix(lf != nullptr ? taken_bytes + 1 : taken_bytes);
-  if (!discarding_ && carry_size_ + taken_bytes > line_bytes_max_ + 1) {
-    reset();
-    discarding_ = true;
-  }
-  if (discarding_) {
-    if (lf == nullptr) return {status::need_more, {}};
-    discarding_ = false;
-    return {status::too_long, {}};
-  }
-
-  std::memcpy(carry_ + carry_size_, begin, taken_bytes);
-  carry_size_ += taken_bytes;
-  if (lf == nullptr) return {status::need_more, {}};
-
-  size_t line_bytes = without_cr(carry_, carry_size_);
-  carry_size_ = 0;
-  if (line_bytes > line_bytes_max_) {
-    reset();
-    return {status::too_long, {}};
-  }
-  return {status::line, std::string_view(carry_, line_bytes)};
 }
 
 }  // namespace mailwing::wire

@@ -23,7 +23,9 @@ std::ostream& operator<<(std::ostream& os, const recorded& r) {
             << testing::PrintToString(r.line);
 }
 
-// What the scanner must report for `input`, by the header's rules, independent of chunking.
+// What the scanner must report for `input`, by the header's rules, independent of chunking:
+// one too_long per over-long line, also for an unfinished one that is already over the
+// limit (counting a final CR as the possible start of CRLF).
 std::vector<recorded> reference_events(std::string_view input, size_t line_bytes_max) {
   std::vector<recorded> events;
   size_t lf;
@@ -37,12 +39,14 @@ std::vector<recorded> reference_events(std::string_view input, size_t line_bytes
     }
     input.remove_prefix(lf + 1);
   }
+  std::string_view tail = input;
+  if (!tail.empty() && tail.back() == '\r') tail.remove_suffix(1);
+  if (tail.size() > line_bytes_max) events.push_back({status::too_long, {}});
   return events;
 }
 
 struct scan_result {
   std::vector<recorded> events;
-  bool has_partial;
   size_t blocks_outstanding;
 };
 
@@ -63,11 +67,9 @@ scan_result scan_chunks(const std::vector<std::string_view>& chunks, size_t line
       result.events.push_back({e.kind, std::string(e.line)});
     }
   }
-  result.has_partial = scanner.has_partial();
   result.blocks_outstanding = pool.blocks_outstanding();
   scanner.reset();
   EXPECT_EQ(pool.blocks_outstanding(), 0u);
-  EXPECT_FALSE(scanner.has_partial());
   return result;
 }
 
@@ -77,15 +79,14 @@ void check_all_splits(std::string_view input, size_t line_bytes_max) {
   SCOPED_TRACE(testing::PrintToString(std::string(input)));
   std::vector<recorded> expected = reference_events(input, line_bytes_max);
   size_t tail_start = input.rfind('\n') == std::string_view::npos ? 0 : input.rfind('\n') + 1;
-  size_t tail_bytes = input.size() - tail_start;
-  bool expect_partial = tail_bytes > 0;
-  // A tail short enough to be a line is carried in a block; a longer one is discarded.
-  size_t expect_blocks = tail_bytes > 0 && tail_bytes <= line_bytes_max + 1 ? 1 : 0;
+  std::string_view tail = input.substr(tail_start);
+  // A tail that may still become a line is carried in a block; a longer one is discarded.
+  bool tail_fits = tail.size() <= line_bytes_max || (tail.size() == line_bytes_max + 1 && tail.back() == '\r');
+  size_t expect_blocks = !tail.empty() && tail_fits ? 1 : 0;
 
   auto check = [&](const std::vector<std::string_view>& chunks) {
     scan_result r = scan_chunks(chunks, line_bytes_max);
     ASSERT_EQ(r.events, expected);
-    ASSERT_EQ(r.has_partial, expect_partial);
     ASSERT_EQ(r.blocks_outstanding, expect_blocks);
   };
 
@@ -126,6 +127,34 @@ TEST(LineScanner, LengthLimit) {
   check_all_splits(std::string(100, 'z') + "\r\nRSET\r\n" + std::string(40, 'z'), max_bytes);
   check_all_splits(at_max + "\r", max_bytes);  // a carried tail of max + 1 bytes
   check_all_splits(over_max + "\r", max_bytes);
+  check_all_splits(over_max, max_bytes);         // too long before any line end arrives
+  check_all_splits(at_max + "x\rQUIT\r\nNOOP\r\n", max_bytes);
+  check_all_splits("NOOP\r\n" + std::string(60, 'w') + "\r\nQUIT\r\n", max_bytes);
+}
+
+// A client that never ends its line hears about it as soon as the limit is passed, at
+// whatever split, and not again for the rest of that line.
+TEST(LineScanner, TooLongIsReportedBeforeTheLineEnds) {
+  const size_t max_bytes = 8;
+  std::string endless(1000, 'q');
+  for (size_t first = 1; first <= 20; ++first) {
+    util::block_pool pool(max_bytes + 1, 1);
+    line_scanner scanner(max_bytes, pool);
+    std::vector<status> seen;
+    size_t fed = 0;
+    for (std::string_view rest = endless; !rest.empty();) {
+      size_t size = std::min(rest.size(), fed == 0 ? first : size_t(1));
+      std::string_view input = rest.substr(0, size);
+      rest.remove_prefix(size);
+      fed += size;
+      for (line_scanner::event e = scanner.next(input); e.kind != status::need_more; e = scanner.next(input)) {
+        seen.push_back(e.kind);
+        EXPECT_EQ(fed, std::max(first, max_bytes + 1)) << "reported late or early";
+      }
+    }
+    ASSERT_EQ(seen, std::vector<status>{status::too_long}) << first;
+    EXPECT_EQ(pool.blocks_outstanding(), 0u);
+  }
 }
 
 TEST(LineScanner, LineInsideChunkIsAViewIntoIt) {
@@ -149,13 +178,11 @@ TEST(LineScanner, CarryBlockGoesBackToThePool) {
 
   std::string_view input = "HELO ex";
   EXPECT_EQ(scanner.next(input).kind, status::need_more);
-  EXPECT_TRUE(scanner.has_partial());
   EXPECT_EQ(pool.blocks_outstanding(), 1u);
 
   input = "ample\r\nNO";
   line_scanner::event e = scanner.next(input);
   ASSERT_EQ(e.kind, status::line);
-  EXPECT_FALSE(scanner.has_partial());
   EXPECT_EQ(std::string(e.line), "HELO example");  // still readable after the call
   EXPECT_EQ(input, "NO");
 
@@ -176,7 +203,6 @@ TEST(LineScanner, ResetDropsThePartialLine) {
   EXPECT_EQ(pool.blocks_outstanding(), 1u);
   scanner.reset();
   EXPECT_EQ(pool.blocks_outstanding(), 0u);
-  EXPECT_FALSE(scanner.has_partial());
   input = "OM:<>\r\n";
   EXPECT_EQ(scanner.next(input).line, "OM:<>");
 }
@@ -188,12 +214,10 @@ TEST(LineScanner, OverLongSplitLineReleasesItsBlock) {
   scanner.next(input);
   EXPECT_EQ(pool.blocks_outstanding(), 1u);
   input = "89abc";
-  EXPECT_EQ(scanner.next(input).kind, status::need_more);
+  EXPECT_EQ(scanner.next(input).kind, status::too_long);  // at once, not at the LF
   EXPECT_EQ(pool.blocks_outstanding(), 0u);  // discarding needs no memory
-  EXPECT_TRUE(scanner.has_partial());
+  EXPECT_EQ(scanner.next(input).kind, status::need_more);
   input = "def\r\nQUIT\r\n";
-  EXPECT_EQ(scanner.next(input).kind, status::too_long);
-  EXPECT_FALSE(scanner.has_partial());
   EXPECT_EQ(scanner.next(input).line, "QUIT");
 }
 
