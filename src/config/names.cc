@@ -41,12 +41,6 @@ std::string escaped(std::string_view text) {
 
 std::string in_quotes(std::string_view text) { return '"' + escaped(text) + '"'; }
 
-void lower_ascii(std::string& text) {
-  for (char& c : text) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-}
-
 bool is_dns_name(std::string_view name) {
   if (name.empty() || name.size() > 253) return false;
   size_t label_start = 0;

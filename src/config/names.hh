@@ -12,8 +12,6 @@ std::string escaped(std::string_view text);
 // escaped(text) between double quotes.
 std::string in_quotes(std::string_view text);
 
-void lower_ascii(std::string& text);
-
 // Letters, digits and '-' in dot-separated labels of 1..63 octets, 253 octets at most;
 // no label starts or ends with '-'. Either case.
 bool is_dns_name(std::string_view name);

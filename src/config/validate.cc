@@ -4,6 +4,7 @@
 
 #include "bounds.hh"
 #include "mailwing/config/config.hh"
+#include "mailwing/util/ascii.hh"
 #include "names.hh"
 
 namespace mailwing::config {
@@ -47,7 +48,7 @@ void validate_domains(std::vector<std::string>& domains) {
   if (domains.empty()) fail("domains", "must list at least one domain");
   for (size_t i = 0; i < domains.size(); ++i) {
     std::string& domain = domains[i];
-    lower_ascii(domain);
+    util::lower_in_place(domain);
     if (!is_dns_name(domain)) fail(indexed("domains", i), in_quotes(domain) + " is not a DNS name");
     auto first = std::find(domains.begin(), domains.begin() + static_cast<ptrdiff_t>(i), domain);
     if (first != domains.begin() + static_cast<ptrdiff_t>(i)) {
@@ -82,7 +83,7 @@ user_index validate_users(std::vector<user>& users, const std::vector<std::strin
   for (size_t i = 0; i < users.size(); ++i) {
     user& entry = users[i];
     std::string path = indexed("users", i);
-    lower_ascii(entry.address);
+    util::lower_in_place(entry.address);
     validate_user_address(entry.address, path + ".address", domains);
     if (entry.password.empty()) fail(path + ".password", "must not be empty");
     auto [first, inserted] = index.emplace(entry.address, i);
@@ -96,7 +97,7 @@ user_index validate_users(std::vector<user>& users, const std::vector<std::strin
 
 void validate_postmaster(config& cfg, const user_index& users) {
   if (cfg.postmaster.empty()) cfg.postmaster = cfg.users.front().address;
-  lower_ascii(cfg.postmaster);
+  util::lower_in_place(cfg.postmaster);
   if (!users.contains(cfg.postmaster)) {
     fail("postmaster", in_quotes(cfg.postmaster) + " is not the address of a user");
   }
@@ -108,8 +109,8 @@ void validate_catch_all(config& cfg, const user_index& users) {
     std::string path = "catch_all." + escaped(key);
     std::string domain = key;
     std::string target = value;
-    lower_ascii(domain);
-    lower_ascii(target);
+    util::lower_in_place(domain);
+    util::lower_in_place(target);
     if (std::find(cfg.domains.begin(), cfg.domains.end(), domain) == cfg.domains.end()) {
       fail(path, in_quotes(domain) + " is not one of the domains listed in \"domains\"");
     }

@@ -1,5 +1,7 @@
 #include "mailwing/smtp/command.hh"
 
+#include "mailwing/util/ascii.hh"
+
 // Grammar references are to RFC 5321 §4.1.2 unless noted. The path is first cut out by
 // its brackets, so that each grammar function below is given exactly the text it must
 // match entirely.
@@ -13,20 +15,8 @@ bool is_alnum(char c) { return is_alpha(c) || is_digit(c); }
 bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 bool is_non_ascii(char c) { return static_cast<unsigned char>(c) >= 0x80; }
 
-char to_lower(char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; }
-
-// `lower` is a lowercase literal.
-bool equals_ci(std::string_view text, std::string_view lower) {
-  if (text.size() != lower.size()) return false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (to_lower(text[i]) != lower[i]) return false;
-  }
-  return true;
-}
-
-bool starts_with_ci(std::string_view text, std::string_view lower) {
-  return text.size() >= lower.size() && equals_ci(text.substr(0, lower.size()), lower);
-}
+using util::equals_lower;
+using util::starts_with_lower;
 
 std::string_view trim_trailing_blanks(std::string_view text) {
   while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
@@ -203,7 +193,7 @@ bool is_ipv6(std::string_view text) {
 bool is_address_literal(std::string_view text) {
   if (text.size() < 2 || text.front() != '[' || text.back() != ']') return false;
   text = text.substr(1, text.size() - 2);
-  if (starts_with_ci(text, "ipv6:")) return is_ipv6(text.substr(5));
+  if (starts_with_lower(text, "ipv6:")) return is_ipv6(text.substr(5));
   return is_ipv4(text);
 }
 
@@ -274,7 +264,7 @@ struct parsed_path {
 parsed_path parse_path(std::string_view argument, std::string_view keyword, bool allow_postmaster) {
   parsed_path result;
   argument = trim_trailing_blanks(argument);
-  if (!starts_with_ci(argument, keyword)) return {path_error::syntax};
+  if (!starts_with_lower(argument, keyword)) return {path_error::syntax};
   // RFC 5321 has no space here, but many clients send one.
   argument = skip_spaces(argument.substr(keyword.size()));
   if (argument.empty() || argument.front() != '<') return {path_error::syntax};
@@ -289,7 +279,7 @@ parsed_path parse_path(std::string_view argument, std::string_view keyword, bool
     result.empty = true;
     return result;
   }
-  if (allow_postmaster && equals_ci(inner, "postmaster")) {
+  if (allow_postmaster && equals_lower(inner, "postmaster")) {
     result.address = {"postmaster", {}};
     return result;
   }
@@ -369,28 +359,28 @@ path_error apply_mail_parameter(const parameter& p, mail_from& into, unsigned& s
     seen |= bit;
     return first;
   };
-  if (equals_ci(p.keyword, "size")) {
+  if (equals_lower(p.keyword, "size")) {
     if (!first_time(size_seen) || !p.has_value) return path_error::bad_parameter;
     into.size_bytes = parse_size(p.value);
     return into.size_bytes ? path_error::none : path_error::bad_parameter;
   }
-  if (equals_ci(p.keyword, "body")) {
+  if (equals_lower(p.keyword, "body")) {
     if (!first_time(body_seen)) return path_error::bad_parameter;
-    if (equals_ci(p.value, "7bit")) {
+    if (equals_lower(p.value, "7bit")) {
       into.body = body_type::seven_bit;
-    } else if (equals_ci(p.value, "8bitmime")) {
+    } else if (equals_lower(p.value, "8bitmime")) {
       into.body = body_type::eight_bit_mime;
     } else {
       return path_error::bad_parameter;
     }
     return path_error::none;
   }
-  if (equals_ci(p.keyword, "smtputf8")) {
+  if (equals_lower(p.keyword, "smtputf8")) {
     if (!first_time(smtputf8_seen) || p.has_value) return path_error::bad_parameter;
     into.smtputf8 = true;
     return path_error::none;
   }
-  if (equals_ci(p.keyword, "auth")) {
+  if (equals_lower(p.keyword, "auth")) {
     // RFC 4954 §5: the value is the authenticated identity of the submitter, or "<>".
     // This server trusts no other server's identity, so it is checked and dropped.
     if (!first_time(auth_seen) || !p.has_value || !is_xtext(p.value))
@@ -414,7 +404,7 @@ constexpr verb_name verb_names[] = {
 
 verb find_verb(std::string_view word) {
   for (const verb_name& v : verb_names) {
-    if (equals_ci(word, v.lower)) return v.name;
+    if (equals_lower(word, v.lower)) return v.name;
   }
   return verb::unknown;
 }
