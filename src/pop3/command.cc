@@ -3,25 +3,17 @@
 #include <array>
 #include <utility>
 
+#include "mailwing/util/ascii.hh"
+
 namespace mailwing::pop3 {
 namespace {
 
 constexpr std::array<std::pair<std::string_view, verb>, 15> keywords{{
-    {"USER", verb::user}, {"PASS", verb::pass}, {"APOP", verb::apop}, {"AUTH", verb::auth},
-    {"CAPA", verb::capa}, {"STAT", verb::stat}, {"LIST", verb::list}, {"UIDL", verb::uidl},
-    {"RETR", verb::retr}, {"TOP", verb::top},   {"DELE", verb::dele}, {"RSET", verb::rset},
-    {"NOOP", verb::noop}, {"QUIT", verb::quit}, {"STLS", verb::stls},
+    {"user", verb::user}, {"pass", verb::pass}, {"apop", verb::apop}, {"auth", verb::auth},
+    {"capa", verb::capa}, {"stat", verb::stat}, {"list", verb::list}, {"uidl", verb::uidl},
+    {"retr", verb::retr}, {"top", verb::top},   {"dele", verb::dele}, {"rset", verb::rset},
+    {"noop", verb::noop}, {"quit", verb::quit}, {"stls", verb::stls},
 }};
-
-bool equals_upper(std::string_view text, std::string_view upper) {
-  if (text.size() != upper.size()) return false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - ('a' - 'A'));
-    if (c != upper[i]) return false;
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -30,7 +22,7 @@ command parse_command(std::string_view line) {
   size_t space = line.find(' ');
   std::string_view keyword = line.substr(0, space);
   for (const auto& [name, value] : keywords) {
-    if (equals_upper(keyword, name)) {
+    if (util::equals_lower(keyword, name)) {
       parsed.name = value;
       break;
     }
@@ -64,6 +56,17 @@ std::optional<uint32_t> parse_number(std::string_view text) {
   }
   if (value > UINT32_MAX) return std::nullopt;
   return static_cast<uint32_t>(value);
+}
+
+std::optional<uint64_t> parse_line_count(std::string_view text) {
+  if (text.empty()) return std::nullopt;
+  uint64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    auto digit = static_cast<uint64_t>(c - '0');
+    value = value > (UINT64_MAX - digit) / 10 ? UINT64_MAX : value * 10 + digit;
+  }
+  return value;
 }
 
 }  // namespace mailwing::pop3

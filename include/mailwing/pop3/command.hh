@@ -25,8 +25,12 @@ struct command {
 
 command parse_command(std::string_view line);
 
-// A message number or line count: decimal digits only, no sign, fits in 32 bits... so
-// "1", "42"; not "", "+1", "0x1", "99999999999".
+// A message number: decimal digits only, no sign, fits in 32 bits... so "1", "42"; not
+// "", "+1", "0x1", "99999999999".
 std::optional<uint32_t> parse_number(std::string_view text);
+
+// TOP's line count (RFC 1939 §7: any non-negative number): decimal digits only, of any
+// length; a count past UINT64_MAX means the same as UINT64_MAX (the whole message).
+std::optional<uint64_t> parse_line_count(std::string_view text);
 
 }  // namespace mailwing::pop3

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <string>
+
 #include "mailwing/pop3/command.hh"
 
 namespace mailwing::pop3 {
@@ -38,6 +40,19 @@ TEST(Pop3Command, Numbers) {
   EXPECT_FALSE(parse_number("+1"));
   EXPECT_FALSE(parse_number("1a"));
   EXPECT_FALSE(parse_number("12345678901"));
+}
+
+TEST(Pop3Command, LineCounts) {
+  EXPECT_EQ(parse_line_count("0"), 0u);
+  EXPECT_EQ(parse_line_count("4294967296"), 4294967296u);
+  EXPECT_EQ(parse_line_count("18446744073709551615"), UINT64_MAX);
+  EXPECT_EQ(parse_line_count("18446744073709551616"), UINT64_MAX);
+  EXPECT_EQ(parse_line_count(std::string(500, '9')), UINT64_MAX);
+  EXPECT_EQ(parse_line_count("000000000000000000000000007"), 7u);
+  EXPECT_FALSE(parse_line_count(""));
+  EXPECT_FALSE(parse_line_count("-1"));
+  EXPECT_FALSE(parse_line_count("+1"));
+  EXPECT_FALSE(parse_line_count("1a"));
 }
 
 }  // namespace
