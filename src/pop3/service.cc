@@ -5,18 +5,16 @@
 #include <cinttypes>
 #include <cstdio>
 
-
 #include "mailwing/pop3/session.hh"
 #include "mailwing/util/clock.hh"
 
 namespace mailwing::pop3 {
 
-service::service(const pop3_shared& shared, reactor::shard& owner, reactor::worker& worker)
+service::service(const pop3_shared& shared, reactor::shard& owner)
     : shared_(shared),
       owner_(owner),
-      worker_(worker),
       autologout_timeouts_(shared.cfg->pop3.autologout_timeout_ms),
-      failure_delays_(failure_delay_ms),
+      login_waits_(owner),
       carry_pool_(line_bytes_max + 1, 64),
       read_pool_(64 * 1024, 16),
       acceptor_(*shared.limit, "-ERR [SYS/TEMP] too many connections\r\n", [this](int fd) {
@@ -28,7 +26,6 @@ service::service(const pop3_shared& shared, reactor::shard& owner, reactor::work
         (new session(*this, fd))->start();
       }) {
   owner_.add_timer_list(autologout_timeouts_);
-  owner_.add_timer_list(failure_delays_);
 }
 
 service::~service() {
@@ -50,20 +47,6 @@ void service::drain(bool force) {
   for (session* member : sessions_.snapshot()) member->drain(force);
 }
 
-uint32_t service::note_failed_login(std::string_view peer_address) {
-  uint64_t now = owner_.now_ms();
-  // Bounded: past this many addresses, forget the ones that went quiet.
-  if (failures_by_address_.size() >= 10000) {
-    std::erase_if(failures_by_address_, [now](const auto& item) {
-      return now - item.second.last_ms > failure_memory_ms;
-    });
-  }
-  failures& entry = failures_by_address_[std::string(peer_address)];
-  if (now - entry.last_ms > failure_memory_ms) entry.count = 0;
-  entry.last_ms = now;
-  return ++entry.count;
-}
-
 std::string service::next_timestamp() {
   char text[96];
   std::snprintf(text, sizeof(text), "<%d.%u.%" PRIu64 ".%" PRIu64 "@", static_cast<int>(::getpid()),
@@ -73,6 +56,5 @@ std::string service::next_timestamp() {
   timestamp += '>';
   return timestamp;
 }
-
 
 }  // namespace mailwing::pop3

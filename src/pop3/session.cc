@@ -1,7 +1,6 @@
 #include "mailwing/pop3/session.hh"
 
 #include <fcntl.h>
-#include <sodium.h>
 #include <unistd.h>
 
 #include <cassert>
@@ -9,21 +8,18 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <utility>
 
-#include "mailwing/auth/login.hh"
+#include "mailwing/auth/sasl.hh"
 #include "mailwing/pop3/service.hh"
 #include "mailwing/store/record.hh"
-#include "mailwing/util/base64.hh"
+#include "mailwing/util/ascii.hh"
 #include "mailwing/util/log.hh"
-#include "mailwing/util/md5.hh"
 #include "mailwing/util/task.hh"
 
 namespace mailwing::pop3 {
 namespace {
 
-// After this many failed logins the session ends (each one after the first was already
-// delayed by service::failure_delay_ms).
-constexpr uint8_t failures_max = 5;
 // A streamed RETR/TOP adds at most this much output before waiting for the socket.
 constexpr size_t stream_step_bytes = 256 * 1024;
 // Below this, copying from the read window into the output beats sendfile: pipelined
@@ -46,7 +42,8 @@ session::session(service& owner_service, int fd)
     : net::connection(owner_service.owner(), fd),
       service_(owner_service),
       window_(owner_service.read_pool()),
-      scanner_(service::line_bytes_max, owner_service.carry_pool()) {
+      scanner_(service::line_bytes_max, owner_service.carry_pool()),
+      login_(*owner_service.shared().auth, owner_service.login_waits(), owner_service.owner()) {
   service_.sessions().add(*this);
 }
 
@@ -71,19 +68,15 @@ void session::on_start() {
 }
 
 void session::on_deadline() {
-  if (phase_ == phase::failure_delay) {
-    phase_ = phase::authorization;
-    login_failed();
-    arm_autologout();
-    resume_input();
-    return;
-  }
   // RFC 1939 §3: the autologout timer closes the session without an UPDATE and
   // without a response.
   unlock_maildrop();
   close_now();
 }
 
+// The autologout timer runs from the end of the previous command (or the greeting, or the
+// last output a long RETR got rid of): only a complete line restarts it, so a client that
+// drips a command a byte at a time is logged out like an idle one.
 size_t session::on_input(std::string_view input) {
   std::string_view rest = input;
   // The loop runs until the scanner reports need_more even when `rest` is empty: that
@@ -97,15 +90,20 @@ size_t session::on_input(std::string_view input) {
       break;
     }
     if (output_congested()) break;  // resumes once the client reads its responses
-    arm_autologout();
     wire::line_scanner::event event = scanner_.next(rest);
     if (event.kind == wire::line_scanner::status::need_more) break;
     if (event.kind == wire::line_scanner::status::too_long) {
+      // Answered at once, before the line ends (it may never); the rest of it is dropped.
       if (phase_ == phase::sasl_response) phase_ = phase::authorization;
-      reply("-ERR line too long");
-      continue;
+      error("-ERR line too long");
+    } else {
+      handle_line(event.line);
     }
-    handle_line(event.line);
+    // Phases that wait for our own work (a check, the lock, a commit) have no timer.
+    if (phase_ == phase::authorization || phase_ == phase::sasl_response || phase_ == phase::transaction ||
+        phase_ == phase::streaming || phase_ == phase::sending) {
+      arm_autologout();
+    }
   }
   // Until the client's next command, no read memory is held.
   window_.release();
@@ -124,7 +122,7 @@ void session::handle_line(std::string_view line) {
   if (line.find('\0') != std::string_view::npos) {
     // Also ends a SASL exchange: after -ERR the client starts over (RFC 5034 §4).
     if (phase_ == phase::sasl_response) phase_ = phase::authorization;
-    reply("-ERR NUL byte in command");
+    error("-ERR NUL byte in command");
     return;
   }
   if (phase_ == phase::sasl_response) {
@@ -144,6 +142,17 @@ void session::handle_line(std::string_view line) {
   }
 }
 
+void session::error(std::string_view text) {
+  if (errors_.count()) {
+    // One response per command, so this one says why the connection ends.
+    reply("-ERR too many errors, closing connection");
+    unlock_maildrop();
+    close_after_output();
+    return;
+  }
+  reply(text);
+}
+
 void session::capa() {
   reply("+OK Capability list follows");
   write("TOP\r\nUSER\r\nUIDL\r\nRESP-CODES\r\nPIPELINING\r\nAUTH-RESP-CODE\r\nSASL PLAIN\r\n");
@@ -154,7 +163,7 @@ void session::authorization_command(const command& parsed) {
   switch (parsed.name) {
     case verb::user:
       if (parsed.argument_count != 1) {
-        reply("-ERR usage: USER name");
+        error("-ERR usage: USER name");
         return;
       }
       // Always +OK: whether the user exists is only decided, silently, at PASS.
@@ -163,51 +172,32 @@ void session::authorization_command(const command& parsed) {
       return;
     case verb::pass: {
       if (user_.empty()) {
-        reply("-ERR USER first");
+        error("-ERR USER first");
         return;
       }
       if (parsed.rest.empty()) {
-        reply("-ERR usage: PASS password");
+        error("-ERR usage: PASS password");
         return;
       }
-      std::string login = std::move(user_);
-      user_.clear();
-      check_password(std::move(login), std::string(parsed.rest));
+      check_password({std::exchange(user_, {}), std::string(parsed.rest), {}});
       return;
     }
-    case verb::apop: {
+    case verb::apop:
       if (parsed.argument_count != 2 || parsed.too_many_arguments) {
-        reply("-ERR usage: APOP name digest");
+        error("-ERR usage: APOP name digest");
         return;
       }
-      // APOP needs the password itself; a user stored as an argon2id hash cannot use it.
-      std::optional<std::string> address = auth::normalize_login(parsed.arguments[0]);
-      std::optional<store::mailbox_id> id;
-      if (address) id = service_.shared().mailboxes->find(*address);
-      bool ok = false;
-      if (id) {
-        const config::user& user = service_.cfg().users[*id];
-        if (!user.password_is_hash()) {
-          std::string expected = util::md5_hex(timestamp_ + user.password);
-          std::string given(parsed.arguments[1]);
-          for (char& c : given) c = static_cast<char>((c >= 'A' && c <= 'F') ? c + 32 : c);
-          ok = expected.size() == given.size() &&
-               sodium_memcmp(expected.data(), given.data(), expected.size()) == 0;
-        }
-      }
-      login_checked(ok ? id : std::nullopt, address.value_or(std::string(parsed.arguments[0])));
+      check_password({std::string(parsed.arguments[0]), std::string(parsed.arguments[1]), timestamp_});
       return;
-    }
     case verb::auth: {
       if (parsed.argument_count == 0) {
         // The RFC 1734 form some clients use to list mechanisms.
         reply("+OK\r\nPLAIN\r\n.");
         return;
       }
-      std::string_view mechanism = parsed.arguments[0];
-      if (mechanism.size() != 5 || strncasecmp(mechanism.data(), "PLAIN", 5) != 0) {
+      if (!util::equals_lower(parsed.arguments[0], "plain")) {
         // Not [AUTH]: RFC 3206 keeps that for bad credentials.
-        reply("-ERR unsupported mechanism");
+        error("-ERR unsupported mechanism");
         return;
       }
       if (parsed.argument_count == 2) {
@@ -225,8 +215,12 @@ void session::authorization_command(const command& parsed) {
     case verb::stls:
       reply("-ERR STLS not supported");
       return;
+    case verb::unknown:
+      error("-ERR unknown command");
+      return;
     default:
-      reply(parsed.name == verb::unknown ? "-ERR unknown command" : "-ERR not in AUTHORIZATION state");
+      // A TRANSACTION command (RFC 1939 §5): there is no maildrop before a login.
+      error("-ERR not logged in: use USER and PASS, APOP or AUTH first");
       return;
   }
 }
@@ -236,66 +230,57 @@ void session::sasl_plain(std::string_view response) {
     reply("-ERR authentication canceled");
     return;
   }
-  std::optional<std::string> decoded = response == "=" ? std::string() : util::base64_decode(response);
-  if (!decoded) {
-    reply("-ERR cannot decode response");
-    return;
+  auth::plain_message plain = auth::decode_plain(response);
+  switch (plain.result) {
+    case auth::plain_message::status::cannot_decode:
+      error("-ERR cannot decode response");
+      return;
+    case auth::plain_message::status::malformed:
+      error("-ERR malformed PLAIN response");
+      return;
+    case auth::plain_message::status::ok:
+      break;
   }
-  // RFC 4616: authzid NUL authcid NUL passwd.
-  std::string_view text = *decoded;
-  size_t first = text.find('\0');
-  size_t second = first == std::string_view::npos ? first : text.find('\0', first + 1);
-  if (second == std::string_view::npos) {
-    reply("-ERR malformed PLAIN response");
-    return;
-  }
-  std::string_view authzid = text.substr(0, first);
-  std::string_view authcid = text.substr(first + 1, second - first - 1);
-  if (!authzid.empty() && authzid != authcid) {
-    login_checked(std::nullopt, std::string(authcid));
-    return;
-  }
-  check_password(std::string(authcid), std::string(text.substr(second + 1)));
+  // Acting as another user is refused, after a check like any other (see sasl.hh).
+  if (plain.other_identity) plain.login.clear();
+  check_password({std::move(plain.login), std::move(plain.password), {}});
 }
 
-void session::check_password(std::string login, std::string password) {
+void session::check_password(auth::credentials offered) {
   phase_ = phase::checking;
   disarm_timer();
   hold();
-  std::string who = login;
-  auth::check_login(service_.shared().login, service_.worker(), login, std::move(password),
-                    [this, who](std::optional<store::mailbox_id> mailbox) {
-                      if (!closing()) {
-                        phase_ = phase::authorization;
-                        login_checked(mailbox, who);
-                        if (phase_ == phase::authorization) {
-                          arm_autologout();
-                          resume_input();
-                        }
-                      }
-                      release_hold();  // may delete this
-                    });
+  std::string who = offered.login;
+  login_.check(peer_address(), std::move(offered), [this, who = std::move(who)](auth::login_result result) {
+    if (!closing()) {
+      phase_ = phase::authorization;
+      login_checked(result, who);
+      if (phase_ == phase::authorization) {
+        arm_autologout();
+        resume_input();
+      }
+    }
+    release_hold();  // may delete this
+  });
 }
 
-void session::login_checked(std::optional<store::mailbox_id> mailbox, const std::string& who) {
-  if (mailbox) {
-    lock_maildrop(*mailbox);
-    return;
+void session::login_checked(const auth::login_result& result, const std::string& who) {
+  switch (result.outcome) {
+    case auth::login_outcome::accepted:
+      lock_maildrop(*result.mailbox);
+      return;
+    case auth::login_outcome::unavailable:
+      // Nothing was checked, nothing counted (RFC 3206 §4: SYS/TEMP, try again later).
+      reply("-ERR [SYS/TEMP] authentication temporarily unavailable, try again later");
+      return;
+    case auth::login_outcome::rejected:
+      break;
+    case auth::login_outcome::cancelled:
+      assert(false && "only drain cancels, and it closes first");
+      return;
   }
   MW_LOG_INFO("pop3 login failed for \"%s\" from %s", who.c_str(), std::string(peer_address()).c_str());
-  ++failures_;
-  uint32_t from_address = service_.note_failed_login(peer_address());
-  if (failures_ >= 2 || from_address >= 2) {
-    // Repeated failures are answered slowly: guessing costs the guesser time.
-    phase_ = phase::failure_delay;
-    arm_deadline(service_.failure_delays());
-    return;
-  }
-  login_failed();
-}
-
-void session::login_failed() {
-  if (failures_ >= failures_max) {
+  if (login_.failures() >= service_.cfg().pop3.auth_failures_max) {
     reply("-ERR [AUTH] too many failed logins");
     close_after_output();
     return;
@@ -399,7 +384,7 @@ void session::transaction_command(const command& parsed) {
       if (parsed.argument_count >= 1) {
         const store::index_entry* entry = message(parsed.arguments[0], number);
         if (entry == nullptr || parsed.argument_count > 1) {
-          reply("-ERR no such message");
+          error("-ERR no such message");
           return;
         }
         reply("+OK " + number_text(number) + " " +
@@ -428,24 +413,24 @@ void session::transaction_command(const command& parsed) {
     case verb::retr:
     case verb::top: {
       bool top = parsed.name == verb::top;
-      std::optional<uint32_t> lines;
+      std::optional<uint64_t> lines;
       if (top) {
         if (parsed.argument_count != 2 || parsed.too_many_arguments) {
-          reply("-ERR usage: TOP msg n");
+          error("-ERR usage: TOP msg n");
           return;
         }
-        lines = parse_number(parsed.arguments[1]);
+        lines = parse_line_count(parsed.arguments[1]);
         if (!lines) {
-          reply("-ERR invalid line count");
+          error("-ERR invalid line count");
           return;
         }
       } else if (parsed.argument_count != 1) {
-        reply("-ERR usage: RETR msg");
+        error("-ERR usage: RETR msg");
         return;
       }
       const store::index_entry* entry = message(parsed.arguments[0], number);
       if (entry == nullptr) {
-        reply("-ERR no such message");
+        error("-ERR no such message");
         return;
       }
       start_message(*entry, lines);
@@ -453,17 +438,17 @@ void session::transaction_command(const command& parsed) {
     }
     case verb::dele: {
       if (parsed.argument_count != 1) {
-        reply("-ERR usage: DELE msg");
+        error("-ERR usage: DELE msg");
         return;
       }
       std::optional<uint32_t> parsed_number = parse_number(parsed.arguments[0]);
       if (!parsed_number || *parsed_number == 0 || *parsed_number > snapshot_.messages.size()) {
-        reply("-ERR no such message");
+        error("-ERR no such message");
         return;
       }
       uint32_t index = *parsed_number - 1;
       if (deleted_[index]) {
-        reply("-ERR message " + number_text(*parsed_number) + " already deleted");
+        error("-ERR message " + number_text(*parsed_number) + " already deleted");
         return;
       }
       deleted_[index] = 1;
@@ -487,10 +472,11 @@ void session::transaction_command(const command& parsed) {
       quit();
       return;
     case verb::unknown:
-      reply("-ERR unknown command");
+      error("-ERR unknown command");
       return;
     default:
-      reply("-ERR not in TRANSACTION state");
+      // An AUTHORIZATION command (RFC 1939 §4): one login per session.
+      error("-ERR already logged in");
       return;
   }
 }
@@ -639,6 +625,7 @@ void session::drain(bool force) {
   if (phase_ == phase::updating && !force) return;
   if (phase_ != phase::updating && phase_ != phase::locking) unlock_maildrop();
   close_now();
+  login_.cancel();  // may delete this
 }
 
 }  // namespace mailwing::pop3

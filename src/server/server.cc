@@ -1,7 +1,6 @@
 #include "mailwing/server/server.hh"
 
 #include <pthread.h>
-#include <sodium.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -14,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "mailwing/auth/authenticator.hh"
 #include "mailwing/auth/password.hh"
 #include "mailwing/net/acceptor.hh"
 #include "mailwing/pop3/service.hh"
@@ -163,24 +163,14 @@ int run(config::config cfg, bool embedded_default) {
   shared.recipients = &recipients;
   shared.limit = &smtp_limit;
   shared.spool_dir = cfg.data_dir + "/spool";
-  shared.login.cfg = &cfg;
-  shared.login.mailboxes = &mailboxes;
-  for (const config::user& user : cfg.users) {
-    if (user.password_is_hash()) {
-      // A hash of random bytes: no password matches it (auth/login.hh says why it exists).
-      unsigned char secret[32];
-      randombytes_buf(secret, sizeof(secret));
-      shared.login.decoy_hash =
-          auth::hash_password(std::string_view(reinterpret_cast<char*>(secret), sizeof(secret)));
-      break;
-    }
-  }
+  auth::authenticator authenticator(cfg, mailboxes, shard_count);
+  shared.auth = &authenticator;
   net::connection_limit pop3_limit(cfg.pop3.connections_max);
   pop3::pop3_shared pop3_shared;
   pop3_shared.cfg = &cfg;
   pop3_shared.mailboxes = &mailboxes;
   pop3_shared.limit = &pop3_limit;
-  pop3_shared.login = shared.login;
+  pop3_shared.auth = &authenticator;
 
   std::vector<std::vector<int>> smtp_fds = open_listeners(cfg.smtp.listen, shard_count, "smtp");
   std::vector<std::vector<int>> pop3_fds = open_listeners(cfg.pop3.listen, shard_count, "pop3");
@@ -210,12 +200,13 @@ int run(config::config cfg, bool embedded_default) {
     pop3_shared.stores.push_back(slots[id].store.get());
   }
 
+  authenticator.start();
   for (shard_slot& slot : slots) {
     slot.worker->start();
     slot.shard->start([&slot, &shared, &pop3_shared, &smtp_limit, &pop3_limit](reactor::shard& shard) {
       slot.store->start();
-      slot.smtp = std::make_unique<smtp::service>(shared, shard, *slot.worker);
-      slot.pop3 = std::make_unique<pop3::service>(pop3_shared, shard, *slot.worker);
+      slot.smtp = std::make_unique<smtp::service>(shared, shard);
+      slot.pop3 = std::make_unique<pop3::service>(pop3_shared, shard);
       for (int fd : slot.smtp_listen_fds) slot.smtp->listen(fd);
       for (int fd : slot.pop3_listen_fds) slot.pop3->listen(fd);
       smtp::service* smtp_service = slot.smtp.get();
@@ -247,6 +238,8 @@ int run(config::config cfg, bool embedded_default) {
   MW_LOG_INFO("%s: draining connections and stopping", strsignal(signal_number));
   for (shard_slot& slot : slots) slot.shard->request_stop();
   for (shard_slot& slot : slots) slot.shard->join();
+  // Its threads post answers to the shards, so it stops before they are destroyed.
+  authenticator.stop();
   for (shard_slot& slot : slots) {
     slot.store->stop();
     slot.worker->stop();

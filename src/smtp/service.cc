@@ -11,12 +11,12 @@
 
 namespace mailwing::smtp {
 
-service::service(const smtp_shared& shared, reactor::shard& owner, reactor::worker& worker)
+service::service(const smtp_shared& shared, reactor::shard& owner)
     : shared_(shared),
       owner_(owner),
-      worker_(worker),
       command_timeouts_(shared.cfg->smtp.command_timeout_ms),
       data_timeouts_(shared.cfg->smtp.data_timeout_ms),
+      login_waits_(owner),
       carry_pool_(shared.cfg->smtp.line_bytes_max + 1, 64),
       acceptor_(*shared.limit, "421 4.7.0 " + shared.cfg->hostname + " Error: too many connections\r\n",
                 [this](int fd) {

@@ -4,10 +4,11 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <utility>
 
-#include "mailwing/auth/login.hh"
+#include "mailwing/auth/sasl.hh"
 #include "mailwing/smtp/service.hh"
-#include "mailwing/util/base64.hh"
+#include "mailwing/util/ascii.hh"
 #include "mailwing/util/clock.hh"
 #include "mailwing/util/log.hh"
 #include "mailwing/util/task.hh"
@@ -15,10 +16,13 @@
 namespace mailwing::smtp {
 namespace {
 
-// Like Postfix's smtpd_hard_error_limit: a client that keeps sending nonsense (or
-// another protocol) is cut off instead of being answered forever.
-constexpr uint8_t errors_max = 20;
-constexpr uint8_t auth_failures_max = 3;
+// DATA must arrive at this average rate, counted from the 354, or the data timeout runs
+// out: otherwise a client dripping a byte now and then holds a session (and a body
+// block) for ever, since each byte would restart the timeout. Postfix's
+// smtpd_min_data_rate is 500 bytes/s; 1 KiB/s is as far below any real link (a 56k modem
+// does 7 KiB/s) and still ends a drip at a few bytes per second within data_timeout_ms.
+// A constant, not a key: no operator needs to admit slower senders.
+constexpr uint64_t data_rate_bytes_per_s_min = 1024;
 // Messages above this go to a spool file instead of memory.
 constexpr uint64_t spool_threshold_bytes = 1 << 20;
 // The HELO name is kept for the Received: header only; more would be abuse.
@@ -51,7 +55,8 @@ session::session(service& owner_service, int fd)
       service_(owner_service),
       scanner_(owner_service.cfg().smtp.line_bytes_max, owner_service.carry_pool()),
       builder_(owner_service.owner().body_pool(), owner_service.budget(),
-               owner_service.shared().spool_dir, spool_threshold_bytes) {
+               owner_service.shared().spool_dir, spool_threshold_bytes),
+      login_(*owner_service.shared().auth, owner_service.login_waits(), owner_service.owner()) {
   service_.sessions().add(*this);
 }
 
@@ -98,11 +103,11 @@ void session::on_deadline() {
   close_with("421 4.4.2 " + service_.cfg().hostname + " Error: timeout exceeded");
 }
 
+// The command timeout is armed when the session starts waiting for a line (greeting sent,
+// previous line handled) and only a complete line re-arms it: a client dripping a line a
+// byte at a time must finish it within command_timeout_ms, whatever it sends meanwhile.
 size_t session::on_input(std::string_view input) {
   std::string_view rest = input;
-  if (phase_ == phase::command || phase_ == phase::auth_response || phase_ == phase::data) {
-    arm_deadline_for_phase();
-  }
   // The loop runs until the scanner reports need_more even when `rest` is empty: that
   // last call is what hands a carry block back to the pool.
   while (!closing()) {
@@ -130,9 +135,11 @@ size_t session::on_input(std::string_view input) {
         reply("500 5.5.2 Error: line too long");
       }
       count_error();
+      arm_deadline_for_phase();
       continue;
     }
     handle_line(event.line);
+    arm_deadline_for_phase();
   }
   if (closing()) return input.size();
   return input.size() - rest.size();
@@ -149,7 +156,7 @@ void session::on_input_end() {
 }
 
 void session::count_error() {
-  if (++errors_ >= errors_max) close_with("421 4.7.0 " + service_.cfg().hostname + " Error: too many errors");
+  if (errors_.count()) close_with("421 4.7.0 " + service_.cfg().hostname + " Error: too many errors");
 }
 
 void session::handle_line(std::string_view line) {
@@ -316,11 +323,18 @@ void session::command_rcpt(std::string_view argument) {
   }
   recipient resolved = service_.shared().recipients->resolve(parsed.recipient);
   switch (resolved.status) {
+    // Refused recipients count as errors, so that one session cannot enumerate users
+    // (nor probe for a relay) beyond the error cap, as Postfix's smtpd_hard_error_limit
+    // counts them. The cap is the same 20: a legitimate message rarely names 20 dead
+    // addresses, and one that does still gets through: the sending MTA bounces the
+    // recipients we refused, and retries only the others after the 421.
     case recipient_status::not_local:
       reply("550 5.7.1 Relay access denied");
+      count_error();
       return;
     case recipient_status::unknown_user:
       reply("550 5.1.1 No such user here");
+      count_error();
       return;
     case recipient_status::local:
       break;
@@ -370,6 +384,8 @@ void session::command_data(std::string_view argument) {
   queue_id_ = service_.next_queue_id();
   builder_.begin(build_trace(queue_id_), service_.cfg().smtp.message_bytes_max, util::unix_ms());
   unstuffer_.reset();
+  data_started_ms_ = owner().now_ms();
+  data_received_bytes_ = 0;
   phase_ = phase::data;
   arm_deadline_for_phase();
   reply("354 Start mail input; end with <CRLF>.<CRLF>");
@@ -385,8 +401,15 @@ size_t session::handle_data(std::string_view input) {
     consumed += fed.consumed_bytes;
     if (fed.finished) {
       finish_data();
-      break;
+      return consumed;
     }
+  }
+  // Only a client on pace earns a new data deadline; one that fell behind keeps the
+  // deadline it has, so it is cut off within data_timeout_ms unless it catches up.
+  data_received_bytes_ += consumed;
+  uint64_t elapsed_ms = owner().now_ms() - data_started_ms_;
+  if (data_received_bytes_ * 1000 >= elapsed_ms * data_rate_bytes_per_s_min) {
+    arm_deadline(service_.data_timeouts());
   }
   return consumed;
 }
@@ -453,14 +476,7 @@ void session::command_auth(std::string_view argument) {
   std::string_view mechanism = argument.substr(0, argument.find(' '));
   std::string_view initial;
   if (mechanism.size() < argument.size()) initial = argument.substr(mechanism.size() + 1);
-  auto equals = [](std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i) {
-      if ((a[i] | 0x20) != (b[i] | 0x20)) return false;
-    }
-    return true;
-  };
-  if (equals(mechanism, "PLAIN")) {
+  if (util::equals_lower(mechanism, "plain")) {
     sasl_ = sasl::plain;
     if (initial.empty()) {
       phase_ = phase::auth_response;
@@ -470,7 +486,7 @@ void session::command_auth(std::string_view argument) {
     sasl_response(initial);
     return;
   }
-  if (equals(mechanism, "LOGIN")) {
+  if (util::equals_lower(mechanism, "login")) {
     if (initial.empty()) {
       sasl_ = sasl::login_user;
       phase_ = phase::auth_response;
@@ -486,84 +502,84 @@ void session::command_auth(std::string_view argument) {
 
 void session::sasl_response(std::string_view line) {
   phase_ = phase::command;
+  sasl mechanism = std::exchange(sasl_, sasl::none);
   if (line == "*") {
-    sasl_ = sasl::none;
     reply("501 5.7.0 Authentication canceled");
     return;
   }
-  // RFC 4954 §4: "=" is an empty initial response.
-  std::optional<std::string> decoded = line == "=" ? std::string() : util::base64_decode(line);
+  if (mechanism == sasl::plain) {
+    auth::plain_message plain = auth::decode_plain(line);
+    switch (plain.result) {
+      case auth::plain_message::status::cannot_decode:
+        reply("501 5.5.2 Error: cannot decode response");
+        return;
+      case auth::plain_message::status::malformed:
+        reply("501 5.5.2 Error: malformed PLAIN response");
+        return;
+      case auth::plain_message::status::ok:
+        break;
+    }
+    // Acting as another user is refused, after a check like any other (see sasl.hh).
+    if (plain.other_identity) plain.login.clear();
+    check_password({std::move(plain.login), std::move(plain.password), {}});
+    return;
+  }
+  std::optional<std::string> decoded = auth::decode_response(line);
   if (!decoded) {
-    sasl_ = sasl::none;
     reply("501 5.5.2 Error: cannot decode response");
     return;
   }
-  switch (sasl_) {
-    case sasl::plain: {
-      sasl_ = sasl::none;
-      // RFC 4616: authzid NUL authcid NUL passwd.
-      std::string_view text = *decoded;
-      size_t first = text.find('\0');
-      size_t second = first == std::string_view::npos ? first : text.find('\0', first + 1);
-      if (second == std::string_view::npos) {
-        reply("501 5.5.2 Error: malformed PLAIN response");
-        return;
-      }
-      std::string_view authzid = text.substr(0, first);
-      std::string_view authcid = text.substr(first + 1, second - first - 1);
-      std::string_view password = text.substr(second + 1);
-      if (!authzid.empty() && authzid != authcid) {
-        // Acting as another user is not something this server offers.
-        check_password(std::string(), std::string());
-        return;
-      }
-      check_password(std::string(authcid), std::string(password));
-      return;
-    }
+  switch (mechanism) {
     case sasl::login_user:
-      login_ = std::move(*decoded);
+      login_name_ = std::move(*decoded);
       sasl_ = sasl::login_password;
       phase_ = phase::auth_response;
       reply("334 UGFzc3dvcmQ6");  // "Password:"
       return;
-    case sasl::login_password: {
-      sasl_ = sasl::none;
-      std::string login = std::move(login_);
-      login_.clear();
-      check_password(std::move(login), std::move(*decoded));
+    case sasl::login_password:
+      check_password({std::exchange(login_name_, {}), std::move(*decoded), {}});
       return;
-    }
+    case sasl::plain:
     case sasl::none:
       assert(false);
       return;
   }
 }
 
-void session::check_password(std::string login, std::string password) {
+void session::check_password(auth::credentials offered) {
   phase_ = phase::auth_checking;
   arm_deadline_for_phase();
   hold();
-  std::string who = login;
-  auth::check_login(service_.shared().login, service_.worker(), login, std::move(password),
-                    [this, who](std::optional<store::mailbox_id> mailbox) {
-                      if (!closing()) {
-                        phase_ = phase::command;
-                        password_checked(mailbox.has_value(), who);
-                        arm_deadline_for_phase();
-                        resume_input();
-                      }
-                      release_hold();  // may delete this
-                    });
+  std::string who = offered.login;
+  login_.check(peer_address(), std::move(offered), [this, who = std::move(who)](auth::login_result result) {
+    if (!closing()) {
+      phase_ = phase::command;
+      password_checked(result, who);
+      arm_deadline_for_phase();
+      resume_input();
+    }
+    release_hold();  // may delete this
+  });
 }
 
-void session::password_checked(bool ok, const std::string& login) {
-  if (ok) {
-    authenticated_ = true;
-    reply("235 2.7.0 Authentication successful");
-    return;
+void session::password_checked(const auth::login_result& result, const std::string& login) {
+  switch (result.outcome) {
+    case auth::login_outcome::accepted:
+      authenticated_ = true;
+      reply("235 2.7.0 Authentication successful");
+      return;
+    case auth::login_outcome::unavailable:
+      // RFC 4954 §6: a temporary failure; nothing was checked, nothing counted.
+      reply("454 4.7.0 Temporary authentication failure");
+      return;
+    case auth::login_outcome::rejected:
+      break;
+    case auth::login_outcome::cancelled:
+      assert(false && "only drain cancels, and it closes first");
+      return;
   }
   MW_LOG_INFO("smtp auth failed for \"%s\" from %s", login.c_str(), std::string(peer_address()).c_str());
-  if (++auth_failures_ >= auth_failures_max) {
+  if (login_.failures() >= service_.cfg().smtp.auth_failures_max) {
     close_with("421 4.7.0 " + service_.cfg().hostname + " Error: too many failed authentications");
     return;
   }
@@ -574,6 +590,7 @@ void session::drain(bool force) {
   draining_ = true;
   if (force) {
     close_now();
+    login_.cancel();  // may delete this
     return;
   }
   if (phase_ == phase::committing || phase_ == phase::data || phase_ == phase::auth_checking) return;

@@ -184,6 +184,7 @@ class Dialogue:
         self.path = path
         self.name = os.path.basename(path)[:-len(".dialog")]
         self.config = DEFAULT_CONFIG
+        self.source = None   # the client address (source_address), set by main
         self.xfail = None
         self.steps = []
         self.stored = {}     # address -> n
@@ -491,9 +492,19 @@ class Server:
 # Replaying one dialogue
 
 
+def source_address(index):
+    """The loopback address the index-th dialogue talks from. Each dialogue has its own, so
+    that the server's per-client-address login throttle (failed logins space the next
+    check) carries nothing from one dialogue into the next."""
+    high, low = divmod(index, 250)
+    return "127.10.%d.%d" % (high, low + 1)
+
+
 class Connection:
-    def __init__(self, port, timeout_s):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout_s)
+    def __init__(self, port, timeout_s, source=None):
+        """source: the local address to connect from (None: the kernel picks 127.0.0.1)."""
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout_s,
+                                             source_address=(source, 0) if source else None)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.timeout_s = timeout_s
         self.buffer = b""
@@ -641,7 +652,7 @@ class Replay:
         """The connection, opened at its first use; None once it is over."""
         if self.conns[conn] is None and not self.ended[conn]:
             try:
-                self.conns[conn] = Connection(self.port, self.timeout_s)
+                self.conns[conn] = Connection(self.port, self.timeout_s, self.dialogue.source)
             except OSError as error:
                 self.result.actual.append("(cannot connect: %s)" % error)
                 self.ended[conn] = True
@@ -878,6 +889,8 @@ def main():
     try:
         names = sorted(n for n in os.listdir(args.dialogues) if n.endswith(".dialog"))
         dialogues = [Dialogue(os.path.join(args.dialogues, n)) for n in names]
+        for index, dialogue in enumerate(dialogues):
+            dialogue.source = source_address(index)
     except (OSError, DialogueError) as error:
         print("run_golden: %s" % error, file=sys.stderr)
         return 2

@@ -2,11 +2,14 @@
 // One POP3 connection (RFC 1939, with CAPA/RESP-CODES/PIPELINING from RFC 2449 and
 // AUTH PLAIN from RFC 5034).
 //
-// AUTHORIZATION: USER/PASS, APOP, AUTH PLAIN. A password check that needs argon2id runs
-// on the shard's worker. On success the owning shard of the mailbox is asked for its
-// lock and a snapshot of its messages; a second session gets "-ERR [IN-USE]" whichever
-// shard it is on. Failed logins say nothing about whether the user exists, and from the
-// second failure on each answer comes only after a delay.
+// AUTHORIZATION: USER/PASS, APOP, AUTH PLAIN, all checked through auth::login_guard (the
+// throttle per client address and per session, then the check pool). On success the
+// owning shard of the mailbox is asked for its lock and a snapshot of its messages; a
+// second session gets "-ERR [IN-USE]" whichever shard it is on. Failed logins say nothing
+// about whether the user exists; pop3.auth_failures_max of them end the session.
+//
+// Every session: the autologout timer restarts only on a complete command (or on output
+// progress of a long RETR), and wire::error_cap errors end the session.
 //
 // TRANSACTION: message numbers index the snapshot and never shift. RETR of a message
 // without dot lines goes from the log file to the socket by sendfile; others (and TOP)
@@ -23,11 +26,13 @@
 #include <string_view>
 #include <vector>
 
+#include "mailwing/auth/login_guard.hh"
 #include "mailwing/net/connection.hh"
 #include "mailwing/pop3/command.hh"
 #include "mailwing/pop3/log_window.hh"
 #include "mailwing/pop3/message_stream.hh"
 #include "mailwing/store/maildrop.hh"
+#include "mailwing/wire/error_cap.hh"
 #include "mailwing/wire/line_scanner.hh"
 
 namespace mailwing::pop3 {
@@ -50,8 +55,7 @@ class session final : public net::connection, private store::deletion_listener {
   enum class phase : uint8_t {
     authorization,
     sasl_response,  // after "+ " for AUTH PLAIN
-    checking,       // password check on the worker
-    failure_delay,  // a failed login's answer is held back
+    checking,       // a login waits for its turn or is checked (auth::login_guard)
     locking,        // waiting for the owning shard's lock and snapshot
     transaction,
     streaming,      // a RETR/TOP response is being produced as the socket drains
@@ -69,14 +73,15 @@ class session final : public net::connection, private store::deletion_listener {
   void on_deletions_done(bool ok) override;
 
   void reply(std::string_view text);
+  // A -ERR that is the client's fault: counted, and past the cap the session ends.
+  void error(std::string_view text);
   void handle_line(std::string_view line);
   void authorization_command(const command& parsed);
   void transaction_command(const command& parsed);
   void capa();
   void sasl_plain(std::string_view response);
-  void check_password(std::string login, std::string password);
-  void login_checked(std::optional<store::mailbox_id> mailbox, const std::string& who);
-  void login_failed();
+  void check_password(auth::credentials offered);
+  void login_checked(const auth::login_result& result, const std::string& who);
   void lock_maildrop(store::mailbox_id mailbox);
   void maildrop_locked(bool ok, store::maildrop_snapshot snapshot);
   void unlock_maildrop();
@@ -92,8 +97,9 @@ class session final : public net::connection, private store::deletion_listener {
   service& service_;
   log_window window_;            // the log's bytes for RETR/TOP, between commands released
   wire::line_scanner scanner_;
+  auth::login_guard login_;
+  wire::error_cap errors_;
   phase phase_ = phase::authorization;
-  uint8_t failures_ = 0;
   bool locked_ = false;          // this session holds the maildrop lock
   std::string timestamp_;        // APOP banner timestamp
   std::string user_;             // from USER

@@ -4,7 +4,8 @@
 //
 // Work for a shard arrives through its inbound task queues, one single-producer queue per
 // producer: one per other shard, one for its store committer thread, one for its
-// blocking worker thread and one for the main thread. A producer pushes, then wakes the shard through its eventfd,
+// blocking worker thread, one for the main thread and one for the password check pool
+// (auth::check_pool, whose threads take turns as its producer). A producer pushes, then wakes the shard through its eventfd,
 // but only when the shard is about to sleep (the `sleeping_` handshake), so a busy shard
 // takes no syscall per task.
 //
@@ -54,10 +55,11 @@ struct shard_options {
 class shard final : private wake_handler {
  public:
   // Producer slots in the inbound queue array, after the shard slots [0, shard_count).
-  static constexpr uint32_t extra_producers = 3;
+  static constexpr uint32_t extra_producers = 4;
   uint32_t committer_slot() const { return shard_count_; }
   uint32_t worker_slot() const { return shard_count_ + 1; }
   uint32_t main_slot() const { return shard_count_ + 2; }  // the main thread (signals)
+  uint32_t auth_slot() const { return shard_count_ + 3; }  // auth::check_pool
 
   shard(uint32_t id, uint32_t shard_count, shard_options options);
   ~shard();

@@ -1,7 +1,7 @@
 #pragma once
 // The SMTP service on one shard: what every session of that shard shares — timer lists,
-// the carry-block pool, the body budget, queue ids, the cached date — plus the acceptor
-// that creates sessions and the drain at shutdown.
+// the carry-block pool, the body budget, queue ids, the cached date, the login waits —
+// plus the acceptor that creates sessions and the drain at shutdown.
 //
 // Owned by its shard; only that shard's thread uses it. `smtp_shared` is built once on
 // the main thread and is read-only for every shard.
@@ -11,13 +11,13 @@
 #include <string_view>
 #include <vector>
 
-#include "mailwing/auth/login.hh"
+#include "mailwing/auth/authenticator.hh"
+#include "mailwing/auth/login_guard.hh"
 #include "mailwing/config/config.hh"
 #include "mailwing/net/acceptor.hh"
 #include "mailwing/net/session_registry.hh"
 #include "mailwing/reactor/shard.hh"
 #include "mailwing/reactor/timer_list.hh"
-#include "mailwing/reactor/worker.hh"
 #include "mailwing/smtp/message_builder.hh"
 #include "mailwing/smtp/recipients.hh"
 #include "mailwing/store/directory.hh"
@@ -34,13 +34,13 @@ struct smtp_shared {
   const recipient_resolver* recipients = nullptr;
   std::vector<store::store_shard*> stores;  // indexed by shard id
   net::connection_limit* limit = nullptr;
-  auth::login_context login;
+  auth::authenticator* auth = nullptr;
   std::string spool_dir;
 };
 
 class service {
  public:
-  service(const smtp_shared& shared, reactor::shard& owner, reactor::worker& worker);
+  service(const smtp_shared& shared, reactor::shard& owner);
   ~service();
   service(const service&) = delete;
   service& operator=(const service&) = delete;
@@ -50,13 +50,11 @@ class service {
   // Shutdown: idle sessions get 421 and close now, busy ones after their transaction;
   // with force, every session closes at once.
   void drain(bool force);
-  bool draining() const { return draining_; }
-  size_t session_count() const { return sessions_.size(); }
 
   const smtp_shared& shared() const { return shared_; }
   const config::config& cfg() const { return *shared_.cfg; }
   reactor::shard& owner() { return owner_; }
-  reactor::worker& worker() { return worker_; }
+  auth::wait_timers& login_waits() { return login_waits_; }
   reactor::timer_list& command_timeouts() { return command_timeouts_; }
   reactor::timer_list& data_timeouts() { return data_timeouts_; }
   util::block_pool& carry_pool() { return carry_pool_; }
@@ -73,9 +71,9 @@ class service {
  private:
   const smtp_shared& shared_;
   reactor::shard& owner_;
-  reactor::worker& worker_;
   reactor::timer_list command_timeouts_;
   reactor::timer_list data_timeouts_;
+  auth::wait_timers login_waits_;
   util::block_pool carry_pool_;
   body_budget budget_;
   net::acceptor acceptor_;

@@ -6,8 +6,13 @@
 // line scanner as views into the receive buffers; after "354" the same bytes go through
 // the dot-unstuffer straight into the message builder, so a client may send its body in
 // the same packet as DATA. The session waits — keeping the rest of the input — only for
-// a group commit ("250 ... queued as") and for an argon2id password check; both run off
-// the shard's loop. Replies produced from one batch of input go out in one send.
+// a group commit ("250 ... queued as") and for a password check (its turn under the login
+// throttle, then the check pool; see auth::login_guard); both run off the shard's loop.
+// Replies produced from one batch of input go out in one send.
+//
+// Deadlines: a command line must be complete within command_timeout_ms of the moment the
+// session started waiting for it (partial input does not restart the clock); DATA must
+// keep a minimum average rate (session.cc says which) or it ends after data_timeout_ms.
 //
 // Owned by the shard that accepted it (via its smtp::service); only that thread calls it.
 
@@ -15,11 +20,13 @@
 #include <string_view>
 #include <vector>
 
+#include "mailwing/auth/login_guard.hh"
 #include "mailwing/net/connection.hh"
 #include "mailwing/smtp/command.hh"
 #include "mailwing/smtp/message_builder.hh"
 #include "mailwing/store/delivery.hh"
 #include "mailwing/wire/dot_unstuffer.hh"
+#include "mailwing/wire/error_cap.hh"
 #include "mailwing/wire/line_scanner.hh"
 
 namespace mailwing::smtp {
@@ -42,7 +49,7 @@ class session final : public net::connection, private store::delivery_listener {
   enum class phase : uint8_t {
     command,        // reading command lines
     auth_response,  // reading a SASL response line after "334"
-    auth_checking,  // a password check runs on the worker
+    auth_checking,  // a password check waits for its turn or runs (auth::login_guard)
     data,           // reading the message after "354"
     committing,     // the message is being made durable
   };
@@ -68,8 +75,8 @@ class session final : public net::connection, private store::delivery_listener {
   void command_data(std::string_view argument);
   void command_auth(std::string_view argument);
   void sasl_response(std::string_view line);
-  void check_password(std::string login, std::string password);
-  void password_checked(bool ok, const std::string& login);
+  void check_password(auth::credentials offered);
+  void password_checked(const auth::login_result& result, const std::string& login);
   void count_error();
   void reset_transaction();
   void arm_deadline_for_phase();
@@ -81,6 +88,7 @@ class session final : public net::connection, private store::delivery_listener {
   wire::dot_unstuffer unstuffer_;
   message_builder builder_;
   store::delivery delivery_;
+  auth::login_guard login_;
   phase phase_ = phase::command;
   sasl sasl_ = sasl::none;
   bool greeted_ = false;
@@ -89,13 +97,14 @@ class session final : public net::connection, private store::delivery_listener {
   bool in_transaction_ = false; // MAIL FROM accepted
   bool smtputf8_ = false;
   bool draining_ = false;
-  uint8_t errors_ = 0;
-  uint8_t auth_failures_ = 0;
+  wire::error_cap errors_;
   std::string helo_name_;
   std::string sender_;          // reverse-path without brackets; empty for <>
   std::string first_recipient_; // forward-path of the first accepted RCPT
-  std::string login_;           // AUTH LOGIN: the user name between the two 334s
+  std::string login_name_;      // AUTH LOGIN: the user name between the two 334s
   std::string queue_id_;
+  uint64_t data_started_ms_ = 0;       // when 354 was sent
+  uint64_t data_received_bytes_ = 0;   // DATA bytes since then
   std::vector<store::mailbox_id> recipients_;  // accepted, without duplicates
   uint32_t recipients_accepted_ = 0;           // with duplicates: the RCPT limit counts these
 };

@@ -1,0 +1,97 @@
+#include "mailwing/auth/login_guard.hh"
+
+#include <cassert>
+#include <utility>
+
+namespace mailwing::auth {
+
+wait_timers::wait_timers(reactor::shard& owner) {
+  for (size_t i = 0; i < list_count; ++i) {
+    lists_.push_back(std::make_unique<reactor::timer_list>(shortest_ms << i));
+    owner.add_timer_list(*lists_.back());
+  }
+}
+
+void wait_timers::arm(reactor::timer_entry& entry, uint64_t now_ms, uint64_t wait_ms) {
+  size_t index = 0;
+  while (index + 1 < lists_.size() && lists_[index + 1]->duration_ms() <= wait_ms) ++index;
+  lists_[index]->arm(entry, now_ms);
+}
+
+login_guard::login_guard(authenticator& auth, wait_timers& timers, reactor::shard& owner)
+    : auth_(auth), timers_(timers), owner_(owner) {}
+
+login_guard::~login_guard() {
+  // The session is held while a check runs, so it cannot go away with one in flight.
+  assert(state_ != state::running);
+  disarm_timer();
+}
+
+void login_guard::check(std::string_view peer_address, credentials offered, callback done) {
+  assert(state_ == state::idle);
+  client_ = failure_table::client_of(peer_address);
+  pending_ = auth_.prepare(std::move(offered));
+  done_ = std::move(done);
+  state_ = state::waiting;
+  try_start();
+}
+
+void login_guard::try_start() {
+  uint64_t now_ms = owner_.now_ms();
+  // This session's own spacing: the address's usually implies it, but an address the
+  // table had to forget (a flood of distinct addresses) still pays it.
+  uint64_t session_allowed_ms = last_end_ms_ + failure_table::delay_ms(failures_);
+  if (failures_ > 0 && now_ms < session_allowed_ms) {
+    timers_.arm(*this, now_ms, session_allowed_ms - now_ms);
+    return;
+  }
+  failure_table::admission admitted = auth_.failures().try_start(client_, now_ms);
+  if (!admitted.admitted) {
+    timers_.arm(*this, now_ms, admitted.retry_at_ms - now_ms);
+    return;
+  }
+  state_ = state::running;
+  bool queued = auth_.pool().submit(owner_, std::move(pending_.verify), [this](bool ok) { finished(ok); });
+  if (!queued) {
+    // Nothing was checked, so nothing is counted; the answer comes after the shortest
+    // wait rather than inside check(), so that sessions see one way of being answered.
+    auth_.failures().finish(client_, now_ms, false);
+    state_ = state::refusing;
+    timers_.arm(*this, now_ms, 0);
+  }
+}
+
+void login_guard::on_timer() {
+  if (state_ == state::refusing) {
+    answer({login_outcome::unavailable, std::nullopt});
+    return;
+  }
+  assert(state_ == state::waiting);
+  try_start();
+}
+
+void login_guard::finished(bool ok) {
+  assert(state_ == state::running);
+  uint64_t now_ms = owner_.now_ms();
+  auth_.failures().finish(client_, now_ms, !ok);
+  last_end_ms_ = now_ms;
+  if (!ok) ++failures_;
+  answer(ok ? login_result{login_outcome::accepted, pending_.mailbox}
+            : login_result{login_outcome::rejected, std::nullopt});
+}
+
+void login_guard::cancel() {
+  if (state_ != state::waiting && state_ != state::refusing) return;
+  disarm_timer();
+  answer({login_outcome::cancelled, std::nullopt});
+}
+
+void login_guard::answer(login_result result) {
+  state_ = state::idle;
+  pending_ = {};
+  callback done = std::move(done_);
+  done_ = nullptr;
+  done(result);  // may destroy the session, and this with it
+}
+
+}  // namespace mailwing::auth
