@@ -1,3 +1,5 @@
+#include <sodium.h>
+
 #include <algorithm>
 #include <map>
 #include <string>
@@ -77,6 +79,24 @@ void validate_user_address(std::string_view address, const std::string& path,
   }
 }
 
+// A password that looks like an argon2 hash must be a valid $argon2id$ PHC string: read as
+// plain text it would make the user's password the hash itself, and a malformed one would
+// make the user unable to ever log in, with nothing said at startup.
+void validate_password_hash(const user& entry, const std::string& path) {
+  if (!entry.password.starts_with("$argon2")) return;
+  // libsodium parses the whole string (parameters, salt and hash lengths, base64) and says
+  // -1 for anything it could not verify against; it reads a fixed-size buffer.
+  char phc[crypto_pwhash_STRBYTES] = {};
+  bool fits = entry.password.size() < sizeof(phc) && entry.password.find('\0') == std::string::npos;
+  if (fits) entry.password.copy(phc, entry.password.size());
+  if (!fits || !entry.password.starts_with("$argon2id$") ||
+      crypto_pwhash_str_needs_rehash(phc, crypto_pwhash_OPSLIMIT_INTERACTIVE, crypto_pwhash_MEMLIMIT_INTERACTIVE) ==
+          -1) {
+    fail(path, "the password of " + in_quotes(entry.address) +
+                   " is not a valid $argon2id$ string (make one with: mailwing hash-password)");
+  }
+}
+
 user_index validate_users(std::vector<user>& users, const std::vector<std::string>& domains) {
   if (users.empty()) fail("users", "must list at least one user");
   user_index index;
@@ -86,6 +106,7 @@ user_index validate_users(std::vector<user>& users, const std::vector<std::strin
     util::lower_in_place(entry.address);
     validate_user_address(entry.address, path + ".address", domains);
     if (entry.password.empty()) fail(path + ".password", "must not be empty");
+    validate_password_hash(entry, path + ".password");
     auto [first, inserted] = index.emplace(entry.address, i);
     if (!inserted) {
       fail(path + ".address",

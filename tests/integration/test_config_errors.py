@@ -96,6 +96,16 @@ class ConfigErrorTest(unittest.TestCase):
         self.config_error(lambda c: c.update(catch_all={"example.test": "nobody@example.test"}), "catch_all")
         self.config_error(lambda c: c.update(catch_all={"other.test": "alice@example.test"}), "catch_all")
 
+    def test_malformed_password_hash_names_the_user(self):
+        # Before, the server started and bob could never log in, with nothing said.
+        good = ("$argon2id$v=19$m=65536,t=2,p=1$JxPwcw3KV/l53hqTCK/FTQ$"
+                "Is7kUtR2j0Pq3Ki7MRBdKGbTB1mvbUaiSInRR5cRwWk")
+        for bad in (good[:-12], good.replace("$v=19$", "$v=99$"), "$argon2id$garbage",
+                    good.replace("argon2id", "argon2i")):
+            self.config_error(
+                lambda c: c["users"].append({"address": "bob@example.test", "password": bad}),
+                "users[1].password", '"bob@example.test"', "$argon2id$")
+
     def test_malformed_json(self):
         for text, needle in [("{", "JSON"), ("", "JSON"), ("[1, 2]", "object"),
                              ('{"shards": 1, "shards": 2}', "duplicate")]:

@@ -118,7 +118,7 @@ TEST(Config, EveryKeyIsRead) {
     "store": {"journal_segment_bytes": 1048576, "checkpoint_interval_ms": 3600000},
     "domains": ["corp.test", "other.test"],
     "users": [{"address": "a@corp.test", "password": "x"},
-              {"address": "b@other.test", "password": "$argon2id$v=19$m=65536,t=2,p=1$c2FsdA$aGFzaA"}],
+              {"address": "b@other.test", "password": "$argon2id$v=19$m=65536,t=2,p=1$JxPwcw3KV/l53hqTCK/FTQ$Is7kUtR2j0Pq3Ki7MRBdKGbTB1mvbUaiSInRR5cRwWk"}],
     "postmaster": "b@other.test",
     "catch_all": {"corp.test": "a@corp.test"}
   })");
@@ -371,6 +371,37 @@ TEST(Config, UsersAreLowerCasedAndUnique) {
             R"(users[2].address: "a@example.test" is already users[0])");
   EXPECT_EQ(error_of(doc{.users = R"([{"address": "a@example.test", "password": ""}])"}),
             "users[0].password: must not be empty");
+}
+
+// A password that looks like an argon2 hash must be a valid $argon2id$ string; the error
+// names the user, so that the operator knows whose hash to make again.
+TEST(Config, PasswordHashes) {
+  const std::string good =
+      "$argon2id$v=19$m=65536,t=2,p=1$JxPwcw3KV/l53hqTCK/FTQ$Is7kUtR2j0Pq3Ki7MRBdKGbTB1mvbUaiSInRR5cRwWk";
+  auto hash_error = [](const std::string& password) {
+    return error_of(doc{.users = R"([{"address": "alice@example.test", "password": "p"},
+                                     {"address": "bob@example.test", "password": ")" +
+                                 password + R"("}])"});
+  };
+  const std::string expected =
+      R"(users[1].password: the password of "bob@example.test" is not a valid $argon2id$ string )"
+      "(make one with: mailwing hash-password)";
+  EXPECT_EQ(hash_error(good), "");
+  EXPECT_EQ(hash_error("$argon2id$"), expected);
+  EXPECT_EQ(hash_error(good.substr(0, good.size() - 10)), expected);        // hash cut short
+  EXPECT_EQ(hash_error("$argon2id$v=19$m=65536,t=2,p=1$c2FsdA$aGFzaA"), expected);  // too short
+  EXPECT_EQ(hash_error("$argon2id$v=19$m=65536,t=2,p=1$JxPwcw3KV/l53hqTCK/FTQ"), expected);
+  EXPECT_EQ(hash_error("$argon2id$v=19$m=x,t=2,p=1$JxPwcw3KV/l53hqTCK/FTQ$Is7kUtR2j0Pq3Ki7MRBdKGbTB1mvbUaiSInRR5cRwWk"),
+            expected);
+  std::string bad_base64 = good;
+  bad_base64[bad_base64.size() - 3] = '!';
+  EXPECT_EQ(hash_error(bad_base64), expected);
+  std::string argon2i = good;
+  argon2i.erase(8, 1);  // "$argon2i$..."
+  EXPECT_EQ(hash_error(argon2i), expected);
+  EXPECT_EQ(hash_error(good + std::string(200, 'A')), expected);
+  // Plain-text passwords with a dollar sign stay plain text.
+  EXPECT_EQ(hash_error("$ecret$"), "");
 }
 
 TEST(Config, Postmaster) {
