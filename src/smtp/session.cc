@@ -555,8 +555,12 @@ void session::check_password(auth::credentials offered) {
     if (!closing()) {
       phase_ = phase::command;
       password_checked(result, who);
-      arm_deadline_for_phase();
-      resume_input();
+      if (draining_ && !closing()) {
+        close_with("421 4.3.2 " + service_.cfg().hostname + " Service shutting down");
+      } else if (!closing()) {
+        arm_deadline_for_phase();
+        resume_input();
+      }
     }
     release_hold();  // may delete this
   });
@@ -593,8 +597,10 @@ void session::drain(bool force) {
     login_.cancel();  // may delete this
     return;
   }
-  if (phase_ == phase::committing || phase_ == phase::data || phase_ == phase::auth_checking) return;
+  // A transaction, or a password check already running, is finished first.
+  if (phase_ == phase::committing || phase_ == phase::data || login_.running()) return;
   close_with("421 4.3.2 " + service_.cfg().hostname + " Service shutting down");
+  login_.cancel();  // a login still waiting for its turn is dropped unchecked; may delete this
 }
 
 }  // namespace mailwing::smtp

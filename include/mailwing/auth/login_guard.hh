@@ -70,7 +70,8 @@ class login_guard final : private reactor::timer_entry {
   // A check still waiting for its turn ends now with `cancelled` (the session is closing);
   // one that runs already finishes as usual.
   void cancel();
-  bool busy() const { return state_ != state::idle; }
+  // On the check pool: cancel() would not end it.
+  bool running() const { return state_ == state::running; }
   // Checks of this session that failed.
   uint32_t failures() const { return failures_; }
 
