@@ -75,8 +75,9 @@ struct smtp_config {
   // Connections from one client address, over all shards; past it 421 4.7.0. An MX sees
   // a few parallel connections per sending host; 50 leaves room for large senders.
   uint32_t connections_per_ip_max = 50;    // JSON: max_connections_per_ip
-  // Failed AUTH attempts after which the session ends (421 4.7.0). Each failure is
-  // answered later than the one before (per session and per client address).
+  // Failed AUTH attempts after which the session ends (421 4.7.0). Whatever this is,
+  // checks from one client address are spaced by its recent failures (per session and
+  // across sessions, protocols and shards: auth/failure_table.hh).
   uint32_t auth_failures_max = 5;
 };
 
@@ -87,7 +88,7 @@ struct pop3_config {
   uint32_t autologout_timeout_ms = 600000;
   uint32_t send_timeout_ms = 60000;        // as smtp_config
   uint32_t connections_per_ip_max = 50;    // JSON: max_connections_per_ip
-  uint32_t auth_failures_max = 5;          // failed logins that end the session
+  uint32_t auth_failures_max = 5;          // failed logins that end the session (-ERR [AUTH])
 };
 
 struct store_config {
