@@ -3,6 +3,8 @@
 #include <cassert>
 #include <utility>
 
+#include "mailwing/util/log.hh"
+
 namespace mailwing::auth {
 
 wait_timers::wait_timers(reactor::shard& owner) {
@@ -18,8 +20,9 @@ void wait_timers::arm(reactor::timer_entry& entry, uint64_t now_ms, uint64_t wai
   lists_[index]->arm(entry, now_ms);
 }
 
-login_guard::login_guard(authenticator& auth, wait_timers& timers, reactor::shard& owner)
-    : auth_(auth), timers_(timers), owner_(owner) {}
+login_guard::login_guard(authenticator& auth, wait_timers& timers, reactor::shard& owner,
+                         const char* protocol)
+    : auth_(auth), timers_(timers), owner_(owner), protocol_(protocol) {}
 
 login_guard::~login_guard() {
   // The session is held while a check runs, so it cannot go away with one in flight.
@@ -30,6 +33,8 @@ login_guard::~login_guard() {
 void login_guard::check(std::string_view peer_address, credentials offered, callback done) {
   assert(state_ == state::idle);
   client_ = failure_table::client_of(peer_address);
+  login_ = offered.login;
+  peer_address_ = peer_address;
   pending_ = auth_.prepare(std::move(offered));
   done_ = std::move(done);
   state_ = state::waiting;
@@ -63,7 +68,7 @@ void login_guard::try_start() {
 
 void login_guard::on_timer() {
   if (state_ == state::refusing) {
-    answer({login_outcome::unavailable, std::nullopt});
+    answer(login_outcome::unavailable);
     return;
   }
   assert(state_ == state::waiting);
@@ -75,20 +80,26 @@ void login_guard::finished(bool ok) {
   uint64_t now_ms = owner_.now_ms();
   auth_.failures().finish(client_, now_ms, !ok);
   last_end_ms_ = now_ms;
-  if (!ok) ++failures_;
-  answer(ok ? login_result{login_outcome::accepted, pending_.mailbox}
-            : login_result{login_outcome::rejected, std::nullopt});
+  if (!ok) {
+    ++failures_;
+    MW_LOG_INFO("%s login failed for \"%s\" from %.*s", protocol_, login_.c_str(),
+                static_cast<int>(peer_address_.size()), peer_address_.data());
+  }
+  answer(ok ? login_outcome::accepted : login_outcome::rejected);
 }
 
 void login_guard::cancel() {
   if (state_ != state::waiting && state_ != state::refusing) return;
   disarm_timer();
-  answer({login_outcome::cancelled, std::nullopt});
+  answer(login_outcome::cancelled);
 }
 
-void login_guard::answer(login_result result) {
+void login_guard::answer(login_outcome outcome) {
+  login_result result{outcome, std::nullopt};
+  if (outcome == login_outcome::accepted) result.mailbox = pending_.mailbox;
   state_ = state::idle;
   pending_ = {};
+  login_.clear();
   callback done = std::move(done_);
   done_ = nullptr;
   done(result);  // may destroy the session, and this with it

@@ -43,7 +43,7 @@ session::session(service& owner_service, int fd)
       service_(owner_service),
       window_(owner_service.read_pool()),
       scanner_(service::line_bytes_max, owner_service.carry_pool()),
-      login_(*owner_service.shared().auth, owner_service.login_waits(), owner_service.owner()) {
+      login_(*owner_service.shared().auth, owner_service.login_waits(), owner_service.owner(), "pop3") {
   service_.sessions().add(*this);
 }
 
@@ -99,7 +99,9 @@ size_t session::on_input(std::string_view input) {
     } else {
       handle_line(event.line);
     }
-    // Phases that wait for our own work (a check, the lock, a commit) have no timer.
+    // Phases that wait for our own work (a check, the lock, a commit) have no timer, nor
+    // has a closing connection (its timer is the connection's linger).
+    if (closing()) break;
     if (phase_ == phase::authorization || phase_ == phase::sasl_response || phase_ == phase::transaction ||
         phase_ == phase::streaming || phase_ == phase::sending) {
       arm_autologout();
@@ -230,31 +232,28 @@ void session::sasl_plain(std::string_view response) {
     reply("-ERR authentication canceled");
     return;
   }
-  auth::plain_message plain = auth::decode_plain(response);
-  switch (plain.result) {
-    case auth::plain_message::status::cannot_decode:
+  auth::credentials offered;
+  switch (auth::decode_plain(response, offered)) {
+    case auth::plain_status::cannot_decode:
       error("-ERR cannot decode response");
       return;
-    case auth::plain_message::status::malformed:
+    case auth::plain_status::malformed:
       error("-ERR malformed PLAIN response");
       return;
-    case auth::plain_message::status::ok:
-      break;
+    case auth::plain_status::ok:
+      check_password(std::move(offered));
+      return;
   }
-  // Acting as another user is refused, after a check like any other (see sasl.hh).
-  if (plain.other_identity) plain.login.clear();
-  check_password({std::move(plain.login), std::move(plain.password), {}});
 }
 
 void session::check_password(auth::credentials offered) {
   phase_ = phase::checking;
   disarm_timer();
   hold();
-  std::string who = offered.login;
-  login_.check(peer_address(), std::move(offered), [this, who = std::move(who)](auth::login_result result) {
+  login_.check(peer_address(), std::move(offered), [this](const auth::login_result& result) {
     if (!closing()) {
       phase_ = phase::authorization;
-      login_checked(result, who);
+      login_checked(result);
       if (phase_ == phase::authorization) {
         arm_autologout();
         resume_input();
@@ -264,29 +263,20 @@ void session::check_password(auth::credentials offered) {
   });
 }
 
-void session::login_checked(const auth::login_result& result, const std::string& who) {
-  switch (result.outcome) {
-    case auth::login_outcome::accepted:
-      lock_maildrop(*result.mailbox);
-      return;
-    case auth::login_outcome::unavailable:
-      // Nothing was checked, nothing counted (RFC 3206 §4: SYS/TEMP, try again later).
-      reply("-ERR [SYS/TEMP] authentication temporarily unavailable, try again later");
-      return;
-    case auth::login_outcome::rejected:
-      break;
-    case auth::login_outcome::cancelled:
-      assert(false && "only drain cancels, and it closes first");
-      return;
-  }
-  MW_LOG_INFO("pop3 login failed for \"%s\" from %s", who.c_str(), std::string(peer_address()).c_str());
-  if (login_.failures() >= service_.cfg().pop3.auth_failures_max) {
+void session::login_checked(const auth::login_result& result) {
+  // (`cancelled` does not come here: only drain cancels, and it closes the session first.)
+  if (result.outcome == auth::login_outcome::accepted) {
+    lock_maildrop(*result.mailbox);
+  } else if (result.outcome == auth::login_outcome::unavailable) {
+    // Nothing was checked, nothing counted (RFC 3206 §4: SYS/TEMP, try again later).
+    reply("-ERR [SYS/TEMP] authentication temporarily unavailable, try again later");
+  } else if (login_.failures() >= service_.cfg().pop3.auth_failures_max) {
     reply("-ERR [AUTH] too many failed logins");
     close_after_output();
-    return;
+  } else {
+    // The same answer whether or not the user exists.
+    reply("-ERR [AUTH] invalid user name or password");
   }
-  // The same answer whether or not the user exists.
-  reply("-ERR [AUTH] invalid user name or password");
 }
 
 void session::lock_maildrop(store::mailbox_id mailbox) {

@@ -56,7 +56,7 @@ session::session(service& owner_service, int fd)
       scanner_(owner_service.cfg().smtp.line_bytes_max, owner_service.carry_pool()),
       builder_(owner_service.owner().body_pool(), owner_service.budget(),
                owner_service.shared().spool_dir, spool_threshold_bytes),
-      login_(*owner_service.shared().auth, owner_service.login_waits(), owner_service.owner()) {
+      login_(*owner_service.shared().auth, owner_service.login_waits(), owner_service.owner(), "smtp") {
   service_.sessions().add(*this);
 }
 
@@ -82,6 +82,9 @@ void session::on_start() {
 }
 
 void session::arm_deadline_for_phase() {
+  // A closing connection's timer belongs to the connection (its linger); once closed the
+  // object may go away, so it must not be put back on a list.
+  if (closing()) return;
   switch (phase_) {
     case phase::command:
     case phase::auth_response:
@@ -508,21 +511,18 @@ void session::sasl_response(std::string_view line) {
     return;
   }
   if (mechanism == sasl::plain) {
-    auth::plain_message plain = auth::decode_plain(line);
-    switch (plain.result) {
-      case auth::plain_message::status::cannot_decode:
+    auth::credentials offered;
+    switch (auth::decode_plain(line, offered)) {
+      case auth::plain_status::cannot_decode:
         reply("501 5.5.2 Error: cannot decode response");
         return;
-      case auth::plain_message::status::malformed:
+      case auth::plain_status::malformed:
         reply("501 5.5.2 Error: malformed PLAIN response");
         return;
-      case auth::plain_message::status::ok:
-        break;
+      case auth::plain_status::ok:
+        check_password(std::move(offered));
+        return;
     }
-    // Acting as another user is refused, after a check like any other (see sasl.hh).
-    if (plain.other_identity) plain.login.clear();
-    check_password({std::move(plain.login), std::move(plain.password), {}});
-    return;
   }
   std::optional<std::string> decoded = auth::decode_response(line);
   if (!decoded) {
@@ -550,11 +550,10 @@ void session::check_password(auth::credentials offered) {
   phase_ = phase::auth_checking;
   arm_deadline_for_phase();
   hold();
-  std::string who = offered.login;
-  login_.check(peer_address(), std::move(offered), [this, who = std::move(who)](auth::login_result result) {
+  login_.check(peer_address(), std::move(offered), [this](const auth::login_result& result) {
     if (!closing()) {
       phase_ = phase::command;
-      password_checked(result, who);
+      password_checked(result);
       if (draining_ && !closing()) {
         close_with("421 4.3.2 " + service_.cfg().hostname + " Service shutting down");
       } else if (!closing()) {
@@ -566,28 +565,19 @@ void session::check_password(auth::credentials offered) {
   });
 }
 
-void session::password_checked(const auth::login_result& result, const std::string& login) {
-  switch (result.outcome) {
-    case auth::login_outcome::accepted:
-      authenticated_ = true;
-      reply("235 2.7.0 Authentication successful");
-      return;
-    case auth::login_outcome::unavailable:
-      // RFC 4954 §6: a temporary failure; nothing was checked, nothing counted.
-      reply("454 4.7.0 Temporary authentication failure");
-      return;
-    case auth::login_outcome::rejected:
-      break;
-    case auth::login_outcome::cancelled:
-      assert(false && "only drain cancels, and it closes first");
-      return;
-  }
-  MW_LOG_INFO("smtp auth failed for \"%s\" from %s", login.c_str(), std::string(peer_address()).c_str());
-  if (login_.failures() >= service_.cfg().smtp.auth_failures_max) {
+void session::password_checked(const auth::login_result& result) {
+  // (`cancelled` does not come here: only drain cancels, and it closes the session first.)
+  if (result.outcome == auth::login_outcome::accepted) {
+    authenticated_ = true;
+    reply("235 2.7.0 Authentication successful");
+  } else if (result.outcome == auth::login_outcome::unavailable) {
+    // RFC 4954 §6: a temporary failure; nothing was checked, nothing counted.
+    reply("454 4.7.0 Temporary authentication failure");
+  } else if (login_.failures() >= service_.cfg().smtp.auth_failures_max) {
     close_with("421 4.7.0 " + service_.cfg().hostname + " Error: too many failed authentications");
-    return;
+  } else {
+    reply("535 5.7.8 Authentication credentials invalid");
   }
-  reply("535 5.7.8 Authentication credentials invalid");
 }
 
 void session::drain(bool force) {

@@ -135,52 +135,44 @@ class GuessingTest(unittest.TestCase):
     def tearDown(self):
         self.server.assert_alive(self)
 
-    def test_parallel_smtp_guessing_is_throttled(self):
-        source = "127.21.0.1"
+    def flood(self, protocol, source, expected):
+        """100 parallel connections from `source`, each guessing once and reconnecting, for
+        8 s; every answer must start with `expected`. Returns guesses answered per second."""
         seconds = 8
+        smtp = protocol == "SMTP AUTH"
+        port = self.server.smtp_port if smtp else self.server.pop3_port
 
         def guess(conn):
             if not hasattr(conn, "ready"):
                 conn.ready = True
                 conn.sock.settimeout(10)
-                assert conn.smtp_reply().startswith("220 ")
-                conn.send("EHLO guesser.test")
-                assert conn.smtp_reply().startswith("250 ")
-                conn.send("AUTH PLAIN " + plain("alice@example.test", "guess"))
+                if smtp:
+                    assert conn.smtp_reply().startswith("220 ")
+                    conn.send("EHLO guesser.test")
+                    assert conn.smtp_reply().startswith("250 ")
+                    conn.send("AUTH PLAIN " + plain("alice@example.test", "guess"))
+                else:
+                    assert conn.line().startswith("+OK")
+                    conn.send("USER bob@example.test")
+                    assert conn.line() == "+OK"
+                    conn.send("PASS guess")
                 conn.sock.settimeout(0.5)
-            return conn.smtp_reply()
+            return conn.smtp_reply() if smtp else conn.line()
 
-        answered = guess_flood(self, lambda: Lines(self.server.smtp_port, source), guess,
-                               seconds, connections=100)
+        answered = guess_flood(self, lambda: Lines(port, source), guess, seconds, connections=100)
         rate = len(answered) / seconds
-        print("\nSMTP AUTH, 100 parallel connections from one address: %d guesses answered "
-              "in %d s (%.2f/s)" % (len(answered), seconds, rate), file=sys.stderr)
-        self.assertTrue(all(a.startswith("535 5.7.8") for a in answered), answered)
+        print("\n%s, 100 parallel connections from one address: %d guesses answered in %d s "
+              "(%.2f/s)" % (protocol, len(answered), seconds, rate), file=sys.stderr)
+        self.assertTrue(all(a.startswith(expected) for a in answered), answered)
+        return rate
+
+    def test_parallel_smtp_guessing_is_throttled(self):
         # One at a time, 1 s, 2 s, 4 s apart: about four in 8 s. Before: ~4,400/s.
-        self.assertLess(rate, 2.0)
+        self.assertLess(self.flood("SMTP AUTH", "127.21.0.1", "535 5.7.8"), 2.0)
 
     def test_parallel_pop3_guessing_is_throttled(self):
-        source = "127.21.0.2"
-        seconds = 8
-
-        def guess(conn):
-            if not hasattr(conn, "ready"):
-                conn.ready = True
-                conn.sock.settimeout(10)
-                assert conn.line().startswith("+OK")
-                conn.send("USER bob@example.test")
-                assert conn.line() == "+OK"
-                conn.send("PASS guess")
-                conn.sock.settimeout(0.5)
-            return conn.line()
-
-        answered = guess_flood(self, lambda: Lines(self.server.pop3_port, source), guess,
-                               seconds, connections=100)
-        rate = len(answered) / seconds
-        print("\nPOP3 USER/PASS, 100 parallel connections from one address: %d guesses "
-              "answered in %d s (%.2f/s)" % (len(answered), seconds, rate), file=sys.stderr)
-        self.assertTrue(all(a.startswith("-ERR [AUTH]") for a in answered), answered)
-        self.assertLess(rate, 2.0)  # before: 148/s
+        # Before: 148/s.
+        self.assertLess(self.flood("POP3 USER/PASS", "127.21.0.2", "-ERR [AUTH]"), 2.0)
 
     def test_mistyped_three_times_logs_in_on_the_fourth(self):
         # smtp.auth_failures_max is 5 by default; the fourth check waits 1 + 2 + 4 s.

@@ -17,18 +17,12 @@
 #include <string>
 
 #include "mailwing/auth/check_pool.hh"
+#include "mailwing/auth/credentials.hh"
 #include "mailwing/auth/failure_table.hh"
 #include "mailwing/config/config.hh"
 #include "mailwing/store/directory.hh"
 
 namespace mailwing::auth {
-
-// What a client offered: a password, or an APOP digest (RFC 1939 §7).
-struct credentials {
-  std::string login;           // an address as the client wrote it
-  std::string secret;          // the password, or the APOP digest in hex
-  std::string apop_timestamp;  // the greeting's <timestamp> for APOP; empty otherwise
-};
 
 class authenticator {
  public:

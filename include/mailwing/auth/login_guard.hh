@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -58,14 +59,16 @@ struct login_result {
 
 class login_guard final : private reactor::timer_entry {
  public:
-  using callback = std::function<void(login_result)>;
+  using callback = std::function<void(const login_result&)>;
 
-  login_guard(authenticator& auth, wait_timers& timers, reactor::shard& owner);
+  // `protocol` names the logins in the log ("smtp", "pop3").
+  login_guard(authenticator& auth, wait_timers& timers, reactor::shard& owner, const char* protocol);
   ~login_guard() override;
   login_guard(const login_guard&) = delete;
   login_guard& operator=(const login_guard&) = delete;
 
-  // Checks `offered` for a client at `peer_address`; `done` gets the result.
+  // Checks `offered` for a client at `peer_address` (which must outlive the check: the
+  // session's own); `done` gets the result. A failure is logged.
   void check(std::string_view peer_address, credentials offered, callback done);
   // A check still waiting for its turn ends now with `cancelled` (the session is closing);
   // one that runs already finishes as usual.
@@ -86,16 +89,19 @@ class login_guard final : private reactor::timer_entry {
   void on_timer() override;
   void try_start();
   void finished(bool ok);
-  void answer(login_result result);
+  void answer(login_outcome outcome);
 
   authenticator& auth_;
   wait_timers& timers_;
   reactor::shard& owner_;
+  const char* protocol_;
   state state_ = state::idle;
   failure_table::client client_;
   uint32_t failures_ = 0;
   uint64_t last_end_ms_ = 0;  // when this session's last check ended
   authenticator::prepared_check pending_;
+  std::string login_;             // of the pending check, for the log
+  std::string_view peer_address_;  // of the pending check, for the log
   callback done_;
 };
 

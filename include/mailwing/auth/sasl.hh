@@ -7,26 +7,23 @@
 #include <string>
 #include <string_view>
 
+#include "mailwing/auth/credentials.hh"
+
 namespace mailwing::auth {
 
 // The decoded bytes of one response line; nullopt when it is not valid base64.
 std::optional<std::string> decode_response(std::string_view line);
 
-struct plain_message {
-  enum class status : unsigned char {
-    ok,
-    cannot_decode,  // not base64
-    malformed,      // not authzid NUL authcid NUL passwd
-  };
-  status result = status::malformed;
-  std::string login;     // authcid
-  std::string password;
-  // An authzid naming someone other than the authcid: acting as another user is not
-  // something this server offers, so such a login must fail (after a check like any other,
-  // so that it is throttled and timed like any other).
-  bool other_identity = false;
+enum class plain_status : unsigned char {
+  ok,
+  cannot_decode,  // not base64
+  malformed,      // not authzid NUL authcid NUL passwd
 };
 
-plain_message decode_plain(std::string_view line);
+// Fills `offered` from a PLAIN response line. An authzid naming someone other than the
+// authcid leaves the login empty: acting as another user is not something this server
+// offers, and such a login must fail — after a check like any other, so that it is
+// throttled and timed like any other.
+plain_status decode_plain(std::string_view line, credentials& offered);
 
 }  // namespace mailwing::auth

@@ -81,7 +81,7 @@ class session final : public net::connection, private store::deletion_listener {
   void capa();
   void sasl_plain(std::string_view response);
   void check_password(auth::credentials offered);
-  void login_checked(const auth::login_result& result, const std::string& who);
+  void login_checked(const auth::login_result& result);
   void lock_maildrop(store::mailbox_id mailbox);
   void maildrop_locked(bool ok, store::maildrop_snapshot snapshot);
   void unlock_maildrop();

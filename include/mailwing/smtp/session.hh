@@ -76,7 +76,7 @@ class session final : public net::connection, private store::delivery_listener {
   void command_auth(std::string_view argument);
   void sasl_response(std::string_view line);
   void check_password(auth::credentials offered);
-  void password_checked(const auth::login_result& result, const std::string& login);
+  void password_checked(const auth::login_result& result);
   void count_error();
   void reset_transaction();
   void arm_deadline_for_phase();

@@ -21,25 +21,29 @@ TEST(Sasl, ResponseLines) {
 }
 
 TEST(Sasl, PlainMessages) {
-  plain_message m = decode_plain(encoded("\0alice@example.test\0secret"s));
-  EXPECT_EQ(m.result, plain_message::status::ok);
-  EXPECT_EQ(m.login, "alice@example.test");
-  EXPECT_EQ(m.password, "secret");
-  EXPECT_FALSE(m.other_identity);
+  credentials offered;
+  EXPECT_EQ(decode_plain(encoded("\0alice@example.test\0secret"s), offered), plain_status::ok);
+  EXPECT_EQ(offered.login, "alice@example.test");
+  EXPECT_EQ(offered.secret, "secret");
+  EXPECT_EQ(offered.apop_timestamp, "");
 
-  m = decode_plain(encoded("alice@example.test\0alice@example.test\0pw with\0nul"s));
-  EXPECT_EQ(m.result, plain_message::status::ok);
-  EXPECT_EQ(m.password, "pw with\0nul"s);
-  EXPECT_FALSE(m.other_identity);
+  EXPECT_EQ(decode_plain(encoded("alice@example.test\0alice@example.test\0pw with\0nul"s), offered),
+            plain_status::ok);
+  EXPECT_EQ(offered.login, "alice@example.test");
+  EXPECT_EQ(offered.secret, "pw with\0nul"s);
   // The same user, written differently, is the same identity.
-  EXPECT_FALSE(decode_plain(encoded("Alice@Example.Test\0alice@example.test\0pw"s)).other_identity);
-  EXPECT_TRUE(decode_plain(encoded("bob@example.test\0alice@example.test\0pw"s)).other_identity);
-  EXPECT_TRUE(decode_plain(encoded("bob\0alice\0pw"s)).other_identity);
+  EXPECT_EQ(decode_plain(encoded("Alice@Example.Test\0alice@example.test\0pw"s), offered), plain_status::ok);
+  EXPECT_EQ(offered.login, "alice@example.test");
+  // Acting as someone else: a login that cannot succeed.
+  EXPECT_EQ(decode_plain(encoded("bob@example.test\0alice@example.test\0pw"s), offered), plain_status::ok);
+  EXPECT_EQ(offered.login, "");
+  EXPECT_EQ(decode_plain(encoded("bob\0alice\0pw"s), offered), plain_status::ok);
+  EXPECT_EQ(offered.login, "");
 
-  EXPECT_EQ(decode_plain("not base64!").result, plain_message::status::cannot_decode);
-  EXPECT_EQ(decode_plain("=").result, plain_message::status::malformed);
-  EXPECT_EQ(decode_plain(encoded("alice\0secret"s)).result, plain_message::status::malformed);
-  EXPECT_EQ(decode_plain(encoded("no nul at all")).result, plain_message::status::malformed);
+  EXPECT_EQ(decode_plain("not base64!", offered), plain_status::cannot_decode);
+  EXPECT_EQ(decode_plain("=", offered), plain_status::malformed);
+  EXPECT_EQ(decode_plain(encoded("alice\0secret"s), offered), plain_status::malformed);
+  EXPECT_EQ(decode_plain(encoded("no nul at all"), offered), plain_status::malformed);
 }
 
 TEST(Address, DeliveryAndLoginAgree) {
