@@ -9,7 +9,7 @@ namespace mailwing::auth {
 
 wait_timers::wait_timers(reactor::shard& owner) {
   for (size_t i = 0; i < list_count; ++i) {
-    lists_.push_back(std::make_unique<reactor::timer_list>(shortest_ms << i));
+    lists_.push_back(std::make_unique<reactor::timer_list>(shortest_ms << (2 * i)));
     owner.add_timer_list(*lists_.back());
   }
 }

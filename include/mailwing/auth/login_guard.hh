@@ -26,9 +26,10 @@
 
 namespace mailwing::auth {
 
-// Waits of any length on the fixed-duration timer_lists: lists of 100 ms, 200 ms, ... 25.6 s,
-// and a wait is armed on the longest list not longer than what is left of it, then again
-// on a shorter one: a 30 s wait costs a few wake-ups, not hundreds of polls.
+// Waits of any length on the fixed-duration timer_lists: lists of 100 ms, 400 ms, 1.6 s,
+// 6.4 s and 25.6 s; a wait is armed on the longest list not longer than what is left of
+// it, then again on a shorter one: a 30 s wait costs a few wake-ups, not hundreds of polls,
+// and the shard's loop has only five more lists to look at.
 class wait_timers {
  public:
   explicit wait_timers(reactor::shard& owner);
@@ -39,7 +40,7 @@ class wait_timers {
   void arm(reactor::timer_entry& entry, uint64_t now_ms, uint64_t wait_ms);
 
   static constexpr uint64_t shortest_ms = 100;
-  static constexpr size_t list_count = 9;
+  static constexpr size_t list_count = 5;  // each 4 times as long as the one before
 
  private:
   std::vector<std::unique_ptr<reactor::timer_list>> lists_;  // shortest first
