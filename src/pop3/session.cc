@@ -42,8 +42,8 @@ std::string number_text(uint64_t value) {
 
 }  // namespace
 
-session::session(service& owner_service, int fd)
-    : net::connection(owner_service.owner(), fd),
+session::session(service& owner_service, const net::accepted_socket& socket)
+    : net::connection(owner_service.owner(), socket, owner_service.cfg().pop3.send_timeout_ms),
       service_(owner_service),
       window_(owner_service.read_pool()),
       scanner_(service::line_bytes_max, owner_service.carry_pool()) {
@@ -54,7 +54,6 @@ session::~session() {
   assert(!locked_);
   if (log_fd_ >= 0) ::close(log_fd_);
   service_.sessions().remove(*this);
-  service_.shared().limit->release();
 }
 
 void session::reply(std::string_view text) {

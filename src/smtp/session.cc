@@ -46,8 +46,8 @@ std::string mailbox_text(const mailbox& address) {
 
 }  // namespace
 
-session::session(service& owner_service, int fd)
-    : net::connection(owner_service.owner(), fd),
+session::session(service& owner_service, const net::accepted_socket& socket)
+    : net::connection(owner_service.owner(), socket, owner_service.cfg().smtp.send_timeout_ms),
       service_(owner_service),
       scanner_(owner_service.cfg().smtp.line_bytes_max, owner_service.carry_pool()),
       builder_(owner_service.owner().body_pool(), owner_service.budget(),
@@ -57,7 +57,6 @@ session::session(service& owner_service, int fd)
 
 session::~session() {
   service_.sessions().remove(*this);
-  service_.shared().limit->release();
 }
 
 void session::reply(std::string_view text) {

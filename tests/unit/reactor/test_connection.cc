@@ -29,6 +29,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "mailwing/net/acceptor.hh"
@@ -51,15 +52,17 @@ struct server_config {
   mode protocol = mode::lines;
   std::string greeting;           // written by on_start
   uint32_t connections_max = 10000;
+  uint32_t per_address_max = 10000;
   reactor::backend_options io;
   uint64_t deadline_ms = 0;       // 0: no deadline
+  uint64_t send_timeout_ms = 0;   // 0: none
 };
 
 class test_server;
 
 class test_session final : public connection {
  public:
-  test_session(test_server& server, reactor::shard& owner, int fd);
+  test_session(test_server& server, reactor::shard& owner, const accepted_socket& socket);
 
   void stop_politely() {
     write("SHUTDOWN\n");
@@ -116,7 +119,7 @@ class test_server {
  public:
   test_server(backend_choice backend, server_config config)
       : config_(std::move(config)),
-        limit_(config_.connections_max),
+        limit_(config_.connections_max, config_.per_address_max),
         shard_(0, 1, shard_options_for(backend, config_.io)),
         worker_(shard_),
         inbox_(shard_),
@@ -134,8 +137,9 @@ class test_server {
     shard_.start([this](reactor::shard& owner) {
       owner.add_loop_hook(inbox_);
       owner.add_timer_list(deadlines_);
-      acceptor_ = std::make_unique<acceptor>(limit_, "BUSY try later\r\n", [this, &owner](int fd) {
-        auto* session = new test_session(*this, owner, fd);
+      acceptor_ = std::make_unique<acceptor>(limit_, "BUSY try later\r\n", "BUSY from you\r\n",
+                                             [this, &owner](const accepted_socket& socket) {
+        auto* session = new test_session(*this, owner, socket);
         live_.insert(session);
         stats.live.fetch_add(1);
         stats.started.fetch_add(1);
@@ -189,11 +193,10 @@ class test_server {
   bool running_ = false;
 };
 
-test_session::test_session(test_server& server, reactor::shard& owner, int fd)
-    : connection(owner, fd), server_(server) {}
+test_session::test_session(test_server& server, reactor::shard& owner, const accepted_socket& socket)
+    : connection(owner, socket, server.config().send_timeout_ms), server_(server) {}
 
 test_session::~test_session() {
-  server_.limit().release();
   server_.forget(this);
   server_.stats.destroyed.fetch_add(1);
 }
@@ -604,7 +607,8 @@ TEST_P(Connection, ReceiveBufferStarvation) {
   }
 }
 
-// Paused sessions hold their buffers; with a pool of two, others starve until they resume.
+// Paused sessions keep what they have not taken in their stash, not in the pool of two
+// receive buffers: every client finishes, in order.
 TEST_P(Connection, ReceiveBufferStarvationWithPausedSessions) {
   server_config config;
   config.io.recv_buffer_count = 2;
@@ -721,6 +725,117 @@ TEST_P(Connection, DeadlineRearmedByInput) {
   uint64_t last_input = util::monotonic_ms();
   EXPECT_EQ(read_line(fd), "TIMEOUT\n");
   EXPECT_GE(util::monotonic_ms() - last_input, 190u);
+}
+
+// Sends `line` over and over without reading, until the connection stops taking it (the
+// server stopped receiving, TCP pushed back) or `limit_bytes` went out.
+uint64_t flood_without_reading(int fd, const std::string& line, uint64_t limit_bytes) {
+  int flags = ::fcntl(fd, F_GETFL);
+  ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  std::string lines;
+  while (lines.size() < 16384) lines += line;
+  uint64_t sent = 0;
+  while (sent < limit_bytes) {
+    ssize_t n = ::send(fd, lines.data(), lines.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += static_cast<uint64_t>(n);
+      continue;
+    }
+    if (n < 0 && errno != EAGAIN && errno != EINTR) break;
+    pollfd watch{fd, POLLOUT, 0};
+    if (::poll(&watch, 1, 50) == 0) break;  // stalled
+  }
+  ::fcntl(fd, F_SETFL, flags);
+  return sent;
+}
+
+// A client whose receive buffer is tiny: its unread replies back the server up quickly.
+int small_window_client(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int bytes = 4096;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  set_timeouts(fd, 20);
+  return fd;
+}
+
+// Clients that pipeline lines and never read the replies: their output backs up, their
+// sessions stop taking input, and what they sent waits in their stashes (or in the
+// kernel) — never in pooled receive buffers. With far fewer receive buffers than such
+// clients, a normal client is still served at once.
+TEST_P(Connection, NonReadersDoNotStarveOthers) {
+  server_config config;
+  config.io.recv_buffer_count = 16;
+  config.io.recv_buffer_bytes = 4096;
+  serve(config);
+  for (int i = 0; i < 64; ++i) {
+    int fd = small_window_client(server_->port());
+    clients_.push_back(fd);
+    EXPECT_LT(flood_without_reading(fd, "ping\n", 64ull << 20), 64ull << 20);
+  }
+  int fd = client();
+  ASSERT_TRUE(send_all(fd, "hello\n"));
+  EXPECT_EQ(read_line(fd), "> hello\n");
+  // The flooders are still connected, their input kept (no send timeout here).
+  EXPECT_EQ(server_->stats.destroyed.load(), 0);
+}
+
+// A peer that takes none of its output is cut off after send_timeout_ms, even while a
+// close waits for that output to go (QUIT behind a big reply).
+TEST_P(Connection, SendTimeoutEndsANonReader) {
+  server_config config;
+  config.send_timeout_ms = 300;
+  serve(config);
+  int fd = small_window_client(server_->port());
+  clients_.push_back(fd);
+  ASSERT_TRUE(send_all(fd, "BIG 20000000\nQUIT\n"));
+  EXPECT_TRUE(eventually([&] { return server_->stats.destroyed.load() == 1; }, 10))
+      << "a connection whose peer never reads was kept";
+}
+
+// ... but a peer that keeps taking output, however slowly, is not.
+TEST_P(Connection, SendTimeoutSparesASlowReader) {
+  server_config config;
+  config.send_timeout_ms = 300;
+  serve(config);
+  int fd = small_window_client(server_->port());
+  clients_.push_back(fd);
+  ASSERT_TRUE(send_all(fd, "STREAM 200000\nQUIT\n"));
+  std::string expected = pattern_bytes(200000, 200000) + "END\nBYE\n";
+  std::string got;
+  char buffer[32768];
+  while (got.size() < expected.size()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ssize_t n = ::recv(fd, buffer, sizeof(buffer), 0);
+    if (n <= 0) break;
+    got.append(buffer, static_cast<size_t>(n));
+  }
+  EXPECT_EQ(got.size(), expected.size());
+  EXPECT_TRUE(got == expected);
+}
+
+TEST_P(Connection, PerAddressLimitRejects) {
+  server_config config;
+  config.greeting = "HI\n";
+  config.per_address_max = 2;
+  serve(config);
+  int first = client();
+  int second = client();
+  EXPECT_EQ(read_line(first), "HI\n");
+  EXPECT_EQ(read_line(second), "HI\n");
+  int third = client();
+  read_all_result back = read_to_eof(third);
+  EXPECT_EQ(back.bytes, "BUSY from you\r\n");
+  EXPECT_EQ(server_->stats.started.load(), 2);
+  close_client(third);
+  close_client(first);
+  EXPECT_TRUE(eventually([&] { return server_->limit().count() == 1; }));
+  int next = client();
+  EXPECT_EQ(read_line(next), "HI\n");
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, Connection, ::testing::Values(backend_choice::epoll, backend_choice::io_uring),
