@@ -84,6 +84,15 @@ void acceptor::on_accept(int fd) {
     return;
   }
   socket.limit = &limit_;
+  if (implicit_tls_ != nullptr) {
+    socket.tls = implicit_tls_->current();
+    socket.tls_handshake_timeout_ms = tls_handshake_timeout_ms_;
+    if (!socket.tls) {  // no usable certificate: nothing to speak on this port
+      limit_.release(socket.peer);
+      ::close(fd);
+      return;
+    }
+  }
   int one = 1;
   // Replies are small and pipelined clients wait for them: never let Nagle hold one back.
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));

@@ -14,11 +14,13 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
 
 #include "mailwing/net/peer_address.hh"
+#include "mailwing/net/tls_context.hh"
 #include "mailwing/reactor/backend.hh"
 
 namespace mailwing::net {
@@ -63,6 +65,10 @@ struct accepted_socket {
   int fd = -1;
   peer_address peer;
   connection_limit* limit = nullptr;
+  // Implicit TLS (RFC 8314: 465, 995): the handshake comes before the greeting, and must
+  // finish within tls_handshake_timeout_ms.
+  std::shared_ptr<tls_context> tls;
+  uint64_t tls_handshake_timeout_ms = 0;
 };
 
 class acceptor final : public reactor::accept_handler {
@@ -75,10 +81,19 @@ class acceptor final : public reactor::accept_handler {
         address_full_line_(std::move(address_full_line)),
         start_session_(std::move(start_session)) {}
 
+  // Every connection from this acceptor speaks TLS from its first byte, with the context
+  // `holder` has when it arrives (none: the connection is refused).
+  void use_implicit_tls(const tls_context_holder& holder, uint64_t handshake_timeout_ms) {
+    implicit_tls_ = &holder;
+    tls_handshake_timeout_ms_ = handshake_timeout_ms;
+  }
+
   void on_accept(int fd) override;
 
  private:
   connection_limit& limit_;
+  const tls_context_holder* implicit_tls_ = nullptr;
+  uint64_t tls_handshake_timeout_ms_ = 0;
   std::string server_full_line_;
   std::string address_full_line_;
   std::function<void(accepted_socket)> start_session_;

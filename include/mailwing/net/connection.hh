@@ -36,20 +36,37 @@
 // Output: a peer that takes none of the queued output for send_timeout_ms is cut off
 // (close_now), whatever the session is doing — a pending send included — so a client
 // that never reads holds a connection for a bounded time.
+//
+// TLS (tls_channel), when on, sits between the socket and the session, inside this
+// connection: received ciphertext goes into the channel and the receive buffer back to
+// the pool; plaintext is decrypted into the stash block and offered from there; what the
+// session writes waits as plaintext (plain_) and is encrypted into the output queue as
+// the socket drains, at most output_high_water_bytes ahead. The session sees plaintext
+// only. Three ways in: implicit TLS (the acceptor says so: the handshake, then
+// on_start), STARTTLS/STLS (the session calls start_tls: what the peer sent after the
+// command is discarded, never executed — the CVE-2011-0411 class), and a client
+// (start_tls_client, the load generators). A handshake must finish within its timeout
+// (a stalled one costs a connection, never a shard); a failed one closes the connection
+// and is logged at debug level with its reason.
 
 #include <cstdint>
 #include <string_view>
 #include <vector>
 
+#include <memory>
+#include <string>
+
 #include "mailwing/net/acceptor.hh"
 #include "mailwing/net/peer_address.hh"
+#include "mailwing/net/tls_channel.hh"
+#include "mailwing/net/tls_context.hh"
 #include "mailwing/reactor/backend.hh"
 #include "mailwing/reactor/shard.hh"
 #include "mailwing/reactor/timer_list.hh"
 
 namespace mailwing::net {
 
-class connection : public reactor::io_target, public reactor::timer_entry {
+class connection : public reactor::io_target, public reactor::timer_entry, private tls_channel::cipher_sink {
  public:
   // A server connection: takes the socket and its place in the connection limits (given
   // back when the connection is destroyed). send_timeout_ms 0: no send timeout.
@@ -59,7 +76,8 @@ class connection : public reactor::io_target, public reactor::timer_entry {
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
 
-  // Calls on_start (the greeting) and starts receiving.
+  // Calls on_start (the greeting; with implicit TLS after the handshake) and starts
+  // receiving.
   void start();
 
   // Appends bytes to the output. Sending starts at flush() or when on_input returns.
@@ -68,9 +86,31 @@ class connection : public reactor::io_target, public reactor::timer_entry {
   // after everything written before it. The fd must stay open until the output drains.
   void write_file(int file_fd, uint64_t offset, uint64_t bytes);
   void flush();
-  size_t output_queued_bytes() const { return output_queued_bytes_; }
+  size_t output_queued_bytes() const { return output_queued_bytes_ + plain_queued_bytes_; }
   // The session should stop producing replies past this (see on_input).
-  bool output_congested() const { return output_queued_bytes_ >= output_high_water_bytes; }
+  bool output_congested() const { return output_queued_bytes() >= output_high_water_bytes; }
+
+  // STARTTLS (RFC 3207) / STLS (RFC 2595), from inside on_input, after the session wrote
+  // its "go ahead" reply (it still goes out in plain text): the handshake follows, and
+  // whatever the peer sent after the command is discarded. The session must stop reading
+  // its input at once and return input.size(). on_tls_established tells when the
+  // handshake is done; the connection closes if it fails or takes handshake_timeout_ms.
+  void start_tls(const tls_context& context, uint64_t handshake_timeout_ms);
+  // A client's handshake (the load generators), once the server agreed to it; `resume`
+  // offers an earlier session (nullptr: none).
+  void start_tls_client(const tls_context& context, SSL_SESSION* resume, uint64_t handshake_timeout_ms);
+  // The handshake is done and the channel carries the session's bytes.
+  bool tls_active() const { return tls_ != nullptr && tls_->state() == tls_channel::phase::established; }
+  // Started, established or over: STARTTLS must not be offered again.
+  bool tls_started() const { return tls_ != nullptr; }
+  // "version=TLSv1.3 cipher=..." while TLS is active, "" otherwise.
+  std::string tls_description() const { return tls_ != nullptr ? tls_->description() : std::string(); }
+  const tls_channel* tls() const { return tls_.get(); }
+
+  // True when the session must stop taking input now and return from on_input (it
+  // paused, the output is congested, the connection is closing, or a TLS handshake it
+  // started is under way — then the rest of its input must not be executed).
+  bool input_suspended() const { return !taking_input(); }
 
   // Called by the session inside on_input before it returns early to wait for
   // asynchronous work; resume_input() continues delivery.
@@ -128,6 +168,9 @@ class connection : public reactor::io_target, public reactor::timer_entry {
   virtual void on_deadline() = 0;
   // The output queue became empty. For sessions that stream large replies.
   virtual void on_output_drained() {}
+  // A handshake that start_tls (or start_tls_client) began is done; the session starts
+  // over as RFC 3207 §4.2 says and re-arms its deadline.
+  virtual void on_tls_established() {}
 
  private:
   enum class lifecycle : uint8_t { open, flushing, lingering, closing, closed };
@@ -150,10 +193,26 @@ class connection : public reactor::io_target, public reactor::timer_entry {
   void on_closed() override;
   // reactor::timer_entry
   void on_timer() override;
+  // tls_channel::cipher_sink: ciphertext joins the output queue.
+  void cipher_out(std::string_view bytes) override;
 
   bool taking_input() const {
-    return lifecycle_ == lifecycle::open && !input_paused_ && !output_congested();
+    return lifecycle_ == lifecycle::open && !input_paused_ && !output_congested() &&
+           (tls_ == nullptr || tls_->state() != tls_channel::phase::handshaking);
   }
+  // Established, or the peer sent close_notify: we may still send (and say goodbye).
+  bool tls_writable() const {
+    return tls_ != nullptr && (tls_->state() == tls_channel::phase::established ||
+                               tls_->state() == tls_channel::phase::finished);
+  }
+  // Input waiting for the session: stashed plaintext and undecrypted ciphertext.
+  size_t input_waiting_bytes() const {
+    return input_stashed_bytes() + (tls_ != nullptr ? tls_->cipher_in_pending() : 0);
+  }
+  void begin_tls(const tls_context& context, bool server, SSL_SESSION* resume, uint64_t handshake_timeout_ms);
+  void advance_handshake();
+  bool decrypt_into_stash();
+  void encrypt_pending();
   void deliver_input();
   size_t offer(std::string_view input);
   void stash(std::string_view bytes);
@@ -176,6 +235,8 @@ class connection : public reactor::io_target, public reactor::timer_entry {
     uint64_t file_offset;
     uint64_t file_bytes;
   };
+  void append_bytes(std::vector<output_segment>& queue, size_t& queued_bytes, std::string_view bytes);
+  void release_queue(std::vector<output_segment>& queue, size_t& queued_bytes);
 
   reactor::shard& owner_;
   connection_limit* limit_ = nullptr;  // the place held in the limits; null for a client
@@ -189,8 +250,16 @@ class connection : public reactor::io_target, public reactor::timer_entry {
   uint32_t stash_begin_ = 0;
   uint32_t stash_end_ = 0;
   uint32_t stash_capacity_ = 0;
-  std::vector<output_segment> output_;  // oldest first
+  std::vector<output_segment> output_;  // what goes to the socket, oldest first
   size_t output_queued_bytes_ = 0;
+  // With TLS: what the session wrote, not yet encrypted into output_.
+  std::vector<output_segment> plain_;
+  size_t plain_queued_bytes_ = 0;
+  std::unique_ptr<tls_channel> tls_;
+  // Implicit TLS: on_start comes after the handshake.
+  bool start_after_handshake_ = false;
+  // start_tls was called during the current on_input: the rest of the input is discarded.
+  bool discard_input_ = false;
   iovec send_iov_[8];
   uint32_t holds_ = 0;
   lifecycle lifecycle_ = lifecycle::open;

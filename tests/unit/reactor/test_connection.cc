@@ -27,12 +27,16 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <cstdlib>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <openssl/ssl.h>
+
 #include "mailwing/net/acceptor.hh"
+#include "mailwing/net/tls_context.hh"
 #include "mailwing/reactor/shard.hh"
 #include "mailwing/reactor/timer_list.hh"
 #include "mailwing/reactor/worker.hh"
@@ -56,7 +60,22 @@ struct server_config {
   reactor::backend_options io;
   uint64_t deadline_ms = 0;       // 0: no deadline
   uint64_t send_timeout_ms = 0;   // 0: none
+  bool implicit_tls = false;      // the handshake, then the greeting
+  uint64_t tls_handshake_timeout_ms = 5000;
 };
+
+// The certificate every TLS test uses (made once, in a temporary directory).
+const std::shared_ptr<tls_context>& test_tls_context() {
+  static std::shared_ptr<tls_context> context = [] {
+    char directory[] = "/tmp/mailwing-connection-tls-XXXXXX";
+    EXPECT_NE(mkdtemp(directory), nullptr);
+    auto made = tls_context::load(ensure_self_signed(directory, "mx.example.test"));
+    std::string command = std::string("rm -rf '") + directory + "'";
+    EXPECT_EQ(std::system(command.c_str()), 0);
+    return made;
+  }();
+  return context;
+}
 
 class test_server;
 
@@ -145,6 +164,10 @@ class test_server {
         stats.started.fetch_add(1);
         session->start();
       });
+      if (config_.implicit_tls) {
+        tls_.replace(test_tls_context());
+        acceptor_->use_implicit_tls(tls_, config_.tls_handshake_timeout_ms);
+      }
       owner.io().add_listener(listen_fd_, *acceptor_);
       owner.set_drained_check([this] { return live_.empty(); });
       owner.add_stop_hook([this](bool) {
@@ -185,6 +208,7 @@ class test_server {
   reactor::shard shard_;
   reactor::worker worker_;
   shard_inbox inbox_;
+  tls_context_holder tls_;
   reactor::timer_list deadlines_;
   std::unique_ptr<acceptor> acceptor_;
   std::set<test_session*> live_;  // shard thread only
@@ -239,14 +263,17 @@ size_t test_session::on_input(std::string_view input) {
     partial_.clear();
     consumed = end + 1;
     handle(line);
-    if (closing() || stream_left_ > 0 || slow_ || output_congested()) break;
+    if (input_suspended() || stream_left_ > 0 || slow_) break;
   }
   server_.stats.bytes_in.fetch_add(consumed);
   return consumed;
 }
 
 void test_session::handle(const std::string& line) {
-  if (line == "QUIT") {
+  if (line == "STARTTLS") {
+    write("GO\n");
+    start_tls(*test_tls_context(), server_.config().tls_handshake_timeout_ms);
+  } else if (line == "QUIT") {
     write("BYE\n");
     close_after_output();
   } else if (line == "DROP") {
@@ -836,6 +863,110 @@ TEST_P(Connection, PerAddressLimitRejects) {
   EXPECT_TRUE(eventually([&] { return server_->limit().count() == 1; }));
   int next = client();
   EXPECT_EQ(read_line(next), "HI\n");
+}
+
+// A blocking TLS client on a connected test socket (OpenSSL does the socket I/O here).
+class tls_test_client {
+ public:
+  explicit tls_test_client(int fd) : context_(tls_context::client(0x0303, true)) {
+    ssl_ = SSL_new(context_->native());
+    SSL_set_fd(ssl_, fd);
+  }
+  ~tls_test_client() { SSL_free(ssl_); }
+  tls_test_client(const tls_test_client&) = delete;
+  tls_test_client& operator=(const tls_test_client&) = delete;
+
+  bool handshake() { return SSL_connect(ssl_) == 1; }
+  bool send(const std::string& bytes) {
+    size_t done = 0;
+    while (done < bytes.size()) {
+      int wrote = SSL_write(ssl_, bytes.data() + done, static_cast<int>(bytes.size() - done));
+      if (wrote <= 0) return false;
+      done += static_cast<size_t>(wrote);
+    }
+    return true;
+  }
+  std::string read_line() {
+    std::string line;
+    char c;
+    while (SSL_read(ssl_, &c, 1) == 1) {
+      line.push_back(c);
+      if (c == '\n') break;
+    }
+    return line;
+  }
+  std::string read_exactly(size_t size) {
+    std::string out(size, '\0');
+    size_t done = 0;
+    while (done < size) {
+      int got = SSL_read(ssl_, out.data() + done, static_cast<int>(std::min<size_t>(size - done, 65536)));
+      if (got <= 0) break;
+      done += static_cast<size_t>(got);
+    }
+    out.resize(done);
+    return out;
+  }
+  // True when the server ended the session with close_notify (then EOF).
+  bool closed_cleanly() {
+    char c;
+    return SSL_read(ssl_, &c, 1) <= 0 && SSL_get_error(ssl_, 0) == SSL_ERROR_ZERO_RETURN;
+  }
+
+ private:
+  std::shared_ptr<tls_context> context_;
+  SSL* ssl_;
+};
+
+// STARTTLS: the reply goes out in plain text, the handshake follows, and a command the
+// client (or a man in the middle) sent behind STARTTLS in plain text is never executed.
+TEST_P(Connection, StartTlsDiscardsWhatCameBehindTheCommand) {
+  serve();
+  int fd = client();
+  ASSERT_TRUE(send_all(fd, "hello\nSTARTTLS\nINJECTED\n"));
+  EXPECT_EQ(read_line(fd), "> hello\n");
+  EXPECT_EQ(read_line(fd), "GO\n");
+  tls_test_client tls(fd);
+  ASSERT_TRUE(tls.handshake());
+  ASSERT_TRUE(tls.send("secret\n"));
+  EXPECT_EQ(tls.read_line(), "> secret\n");  // not "> INJECTED"
+  ASSERT_TRUE(tls.send("BIG 3000000\nQUIT\n"));
+  std::string big = tls.read_exactly(3000000);
+  EXPECT_TRUE(big == pattern_bytes(3000000, 3000000));
+  EXPECT_EQ(tls.read_line(), "END\n");
+  EXPECT_EQ(tls.read_line(), "BYE\n");
+  EXPECT_TRUE(tls.closed_cleanly());
+}
+
+TEST_P(Connection, ImplicitTlsGreetsAfterTheHandshake) {
+  server_config config;
+  config.implicit_tls = true;
+  config.greeting = "HI\n";
+  serve(config);
+  int fd = client();
+  EXPECT_TRUE(silent_for(fd, 100)) << "a greeting before the handshake";
+  tls_test_client tls(fd);
+  ASSERT_TRUE(tls.handshake());
+  EXPECT_EQ(tls.read_line(), "HI\n");
+  ASSERT_TRUE(tls.send("STREAM 1000000\nping\n"));
+  EXPECT_TRUE(tls.read_exactly(1000000) == pattern_bytes(1000000, 1000000));
+  EXPECT_EQ(tls.read_line(), "END\n");
+  EXPECT_EQ(tls.read_line(), "> ping\n");
+}
+
+// A client that opens a connection and never says hello costs one connection until the
+// handshake timeout; garbage instead of a ClientHello ends it at once.
+TEST_P(Connection, StalledOrBrokenHandshakesEnd) {
+  server_config config;
+  config.implicit_tls = true;
+  config.tls_handshake_timeout_ms = 300;
+  serve(config);
+  int stalled = client();
+  int garbage = client();
+  ASSERT_TRUE(send_all(garbage, "EHLO client.example\r\n"));
+  EXPECT_TRUE(eventually([&] { return server_->stats.destroyed.load() == 2; }, 10));
+  EXPECT_EQ(server_->stats.started.load(), 2);
+  read_all_result back = read_to_eof(stalled);
+  EXPECT_TRUE(back.eof || back.error == ECONNRESET);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, Connection, ::testing::Values(backend_choice::epoll, backend_choice::io_uring),
