@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 packages=(
   g++ meson ninja-build pkg-config python3
-  liburing-dev libmimalloc-dev libsimdjson-dev libsodium-dev
+  liburing-dev libmimalloc-dev libsimdjson-dev libsodium-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # clients the tests drive mailwing with (clients this project did not write)
   postfix swaks curl fetchmail

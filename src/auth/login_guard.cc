@@ -82,8 +82,10 @@ void login_guard::finished(bool ok) {
   last_end_ms_ = now_ms;
   if (!ok) {
     ++failures_;
-    MW_LOG_INFO("%s login failed for \"%s\" from %.*s", protocol_, login_.c_str(),
-                static_cast<int>(peer_address_.size()), peer_address_.data());
+    // Limited: a guesser (many of them, from many addresses) must not be able to flood
+    // the log; one line a second, with the count of those left out, still shows an attack.
+    MW_LOG_INFO_LIMITED(1000, "%s login failed for \"%s\" from %.*s", protocol_, login_.c_str(),
+                        static_cast<int>(peer_address_.size()), peer_address_.data());
   }
   answer(ok ? login_outcome::accepted : login_outcome::rejected);
 }

@@ -6,24 +6,97 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cassert>
 #include <cerrno>
 #include <cstring>
 #include <system_error>
 
 namespace mailwing::net {
 
+connection_limit::connection_limit(uint32_t connections_max, uint32_t per_address_max)
+    : connections_max_(connections_max), per_address_max_(per_address_max) {}
+
+size_t connection_limit::key_hash::operator()(const peer_address::key_type& key) const {
+  uint64_t high;
+  uint64_t low;
+  std::memcpy(&high, key.data(), 8);
+  std::memcpy(&low, key.data() + 8, 8);
+  // Fibonacci hashing of the mixed halves: addresses differ in few bits.
+  return static_cast<size_t>((high ^ (low * 0x9E3779B97F4A7C15ull)) * 0x9E3779B97F4A7C15ull >> 7);
+}
+
+connection_limit::stripe& connection_limit::stripe_for(const peer_address& peer) {
+  return stripes_[key_hash{}(peer.key) % stripe_count];
+}
+
+connection_limit::admission connection_limit::try_acquire(const peer_address& peer) {
+  if (count_.fetch_add(1, std::memory_order_relaxed) >= connections_max_) {
+    count_.fetch_sub(1, std::memory_order_relaxed);
+    return admission::server_full;
+  }
+  stripe& place = stripe_for(peer);
+  std::lock_guard<std::mutex> lock(place.mutex);
+  uint32_t& open = place.counts[peer.key];
+  if (open >= per_address_max_) {
+    if (open == 0) place.counts.erase(peer.key);
+    count_.fetch_sub(1, std::memory_order_relaxed);
+    return admission::address_full;
+  }
+  ++open;
+  return admission::admitted;
+}
+
+void connection_limit::release(const peer_address& peer) {
+  {
+    stripe& place = stripe_for(peer);
+    std::lock_guard<std::mutex> lock(place.mutex);
+    auto found = place.counts.find(peer.key);
+    assert(found != place.counts.end() && found->second > 0);
+    if (--found->second == 0) place.counts.erase(found);
+  }
+  uint32_t before = count_.fetch_sub(1, std::memory_order_relaxed);
+  assert(before > 0);
+  (void)before;
+}
+
+uint32_t connection_limit::count_for(const peer_address& peer) {
+  stripe& place = stripe_for(peer);
+  std::lock_guard<std::mutex> lock(place.mutex);
+  auto found = place.counts.find(peer.key);
+  return found == place.counts.end() ? 0 : found->second;
+}
+
 void acceptor::on_accept(int fd) {
-  if (!limit_.try_acquire()) {
+  accepted_socket socket;
+  socket.fd = fd;
+  if (!read_peer_address(fd, socket.peer)) {
+    ::close(fd);  // reset before we got to it: nobody to serve
+    return;
+  }
+  connection_limit::admission admitted = limit_.try_acquire(socket.peer);
+  if (admitted != connection_limit::admission::admitted) {
+    const std::string& line =
+        admitted == connection_limit::admission::server_full ? server_full_line_ : address_full_line_;
     // Best effort and non-blocking: the socket buffer of a fresh connection is empty.
-    ssize_t ignored = ::send(fd, reject_line_.data(), reject_line_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t ignored = ::send(fd, line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     (void)ignored;
     ::close(fd);
     return;
   }
+  socket.limit = &limit_;
+  if (implicit_tls_ != nullptr) {
+    socket.tls = implicit_tls_->current();
+    socket.tls_handshake_timeout_ms = tls_handshake_timeout_ms_;
+    if (!socket.tls) {  // no usable certificate: nothing to speak on this port
+      limit_.release(socket.peer);
+      ::close(fd);
+      return;
+    }
+  }
   int one = 1;
   // Replies are small and pipelined clients wait for them: never let Nagle hold one back.
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  start_session_(fd);
+  start_session_(socket);
 }
 
 namespace {

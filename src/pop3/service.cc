@@ -17,14 +17,16 @@ service::service(const pop3_shared& shared, reactor::shard& owner)
       login_waits_(owner),
       carry_pool_(line_bytes_max + 1, 64),
       read_pool_(64 * 1024, 16),
-      acceptor_(*shared.limit, "-ERR [SYS/TEMP] too many connections\r\n", [this](int fd) {
-        if (draining_) {
-          shared_.limit->release();
-          ::close(fd);
-          return;
-        }
-        (new session(*this, fd))->start();
-      }) {
+      acceptor_(*shared.limit, "-ERR [SYS/TEMP] too many connections\r\n",
+                "-ERR [SYS/TEMP] too many connections from your address\r\n",
+                [this](const net::accepted_socket& socket) {
+                  if (draining_) {
+                    ::close(socket.fd);
+                    socket.limit->release(socket.peer);
+                    return;
+                  }
+                  (new session(*this, socket))->start();
+                }) {
   owner_.add_timer_list(autologout_timeouts_);
 }
 

@@ -38,8 +38,8 @@ std::string number_text(uint64_t value) {
 
 }  // namespace
 
-session::session(service& owner_service, int fd)
-    : net::connection(owner_service.owner(), fd),
+session::session(service& owner_service, const net::accepted_socket& socket)
+    : net::connection(owner_service.owner(), socket, owner_service.cfg().pop3.send_timeout_ms),
       service_(owner_service),
       window_(owner_service.read_pool()),
       scanner_(service::line_bytes_max, owner_service.carry_pool()),
@@ -51,7 +51,6 @@ session::~session() {
   assert(!locked_);
   if (log_fd_ >= 0) ::close(log_fd_);
   service_.sessions().remove(*this);
-  service_.shared().limit->release();
 }
 
 void session::reply(std::string_view text) {
@@ -320,7 +319,7 @@ void session::maildrop_locked(bool ok, store::maildrop_snapshot snapshot) {
     reply("-ERR [IN-USE] maildrop already locked");
   } else {
     if (log_fd_ < 0) {
-      MW_LOG_ERROR("cannot open %s", snapshot.log_path.c_str());
+      MW_LOG_ERROR_LIMITED(10000, "cannot open %s", snapshot.log_path.c_str());
       unlock_maildrop();
       reply("-ERR [SYS/TEMP] cannot open maildrop");
     } else {
@@ -547,8 +546,8 @@ void session::pump_message() {
 
 // The log lost bytes under us: the response cannot be completed truthfully.
 void session::read_failed(int error) {
-  MW_LOG_ERROR("pop3: reading %s failed: %s", snapshot_.log_path.c_str(),
-               error == EIO ? "unexpected end of file or I/O error" : std::strerror(error));
+  MW_LOG_ERROR_LIMITED(10000, "pop3: reading %s failed: %s", snapshot_.log_path.c_str(),
+                       error == EIO ? "unexpected end of file or I/O error" : std::strerror(error));
   window_.release();
   unlock_maildrop();
   close_now();

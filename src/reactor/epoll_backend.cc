@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "mailwing/reactor/backend.hh"
+#include "mailwing/util/clock.hh"
 #include "mailwing/util/log.hh"
 
 namespace mailwing::reactor {
@@ -32,6 +33,7 @@ constexpr uint64_t kind_mask = 7;
 struct listener_entry {
   int fd;
   accept_handler* handler;
+  uint64_t paused_until_ms;  // 0: accepting; else back in the epoll set at this time
 };
 
 struct wake_entry {
@@ -70,6 +72,10 @@ class epoll_backend final : public backend {
   void try_send(io_target& target);
   void accept_ready(listener_entry& listener);
   void resume_starved();
+  void watch_listener(listener_entry& listener);
+  // Puts listeners whose pause is over back; returns the wait limit the next pause end
+  // imposes on run_once (-1: none).
+  int resume_paused_listeners(int timeout_ms);
 
   int epoll_fd_;
   char* buffers_ = nullptr;
@@ -77,6 +83,7 @@ class epoll_backend final : public backend {
   uint32_t buffer_bytes_;
   std::vector<uint16_t> free_buffers_;
   std::vector<listener_entry*> listeners_;
+  std::vector<listener_entry*> paused_;
   wake_entry* wake_ = nullptr;
   std::vector<io_target*> starved_;
   std::vector<deferred> deferred_;
@@ -119,18 +126,44 @@ epoll_backend::~epoll_backend() {
 }
 
 void epoll_backend::add_listener(int listen_fd, accept_handler& handler) {
-  auto* listener = new listener_entry{listen_fd, &handler};
+  auto* listener = new listener_entry{listen_fd, &handler, 0};
   listeners_.push_back(listener);
+  watch_listener(*listener);
+}
+
+void epoll_backend::watch_listener(listener_entry& listener) {
   epoll_event event{};
   event.events = EPOLLIN;
-  event.data.u64 = tag(listener, kind::listener);
-  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd, &event) < 0) fail(errno, "epoll_ctl listener");
+  event.data.u64 = tag(&listener, kind::listener);
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listener.fd, &event) < 0) fail(errno, "epoll_ctl listener");
+}
+
+int epoll_backend::resume_paused_listeners(int timeout_ms) {
+  if (paused_.empty()) return timeout_ms;
+  uint64_t now = util::monotonic_ms();
+  uint64_t next = UINT64_MAX;
+  std::erase_if(paused_, [&](listener_entry* listener) {
+    if (listener->paused_until_ms > now) {
+      next = std::min(next, listener->paused_until_ms);
+      return false;
+    }
+    listener->paused_until_ms = 0;
+    watch_listener(*listener);
+    return true;
+  });
+  if (next == UINT64_MAX) return timeout_ms;
+  int until_next = static_cast<int>(next - now);
+  return timeout_ms < 0 ? until_next : std::min(timeout_ms, until_next);
 }
 
 void epoll_backend::remove_listener(int listen_fd) {
   for (auto it = listeners_.begin(); it != listeners_.end(); ++it) {
     if ((*it)->fd != listen_fd) continue;
-    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd, nullptr);
+    if ((*it)->paused_until_ms != 0) {
+      std::erase(paused_, *it);  // already out of the epoll set
+    } else {
+      epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd, nullptr);
+    }
     // Events already fetched in this iteration may still name it: keep the entry
     // alive until the backend goes away, just mark it inert.
     (*it)->handler = nullptr;
@@ -280,8 +313,15 @@ void epoll_backend::accept_ready(listener_entry& listener) {
   for (int accepted = 0; accepted < 64; ++accepted) {
     int fd = ::accept4(listener.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-      if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
-        MW_LOG_WARN("accept failed: %s", std::strerror(errno));
+      int error = errno;
+      if (error == EAGAIN || error == EINTR || error == ECONNABORTED) return;
+      log_accept_failure(error);
+      if (accept_needs_pause(error)) {
+        // Level-triggered: the waiting connection would report the listener ready again
+        // at once. Out of the set until the pause is over.
+        epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listener.fd, nullptr);
+        listener.paused_until_ms = util::monotonic_ms() + accept_pause_ms;
+        paused_.push_back(&listener);
       }
       return;
     }
@@ -291,6 +331,7 @@ void epoll_backend::accept_ready(listener_entry& listener) {
 
 void epoll_backend::run_once(int timeout_ms) {
   resume_starved();
+  timeout_ms = resume_paused_listeners(timeout_ms);
   if (!deferred_.empty() || !closed_.empty()) timeout_ms = 0;
   int count = epoll_wait(epoll_fd_, events_.data(), static_cast<int>(events_.size()), timeout_ms);
   if (count < 0 && errno != EINTR) fail(errno, "epoll_wait");

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "mailwing/reactor/backend.hh"
+#include "mailwing/util/clock.hh"
 #include "mailwing/util/log.hh"
 
 namespace mailwing::reactor {
@@ -46,6 +47,7 @@ struct listener_entry {
   int fd;
   accept_handler* handler;
   bool removed;
+  uint64_t paused_until_ms;  // 0: accepting; else re-armed at this time (accept_needs_pause)
 };
 
 struct wake_entry {
@@ -81,6 +83,9 @@ class io_uring_backend final : public backend {
   void on_recv_completion(io_target& target, const completion& event);
   void finish_close_if_idle(io_target& target);
   void rearm_starved();
+  // Re-arms listeners whose pause is over; returns the wait limit the next pause end
+  // imposes on run_once (-1: none).
+  int resume_paused_listeners(int timeout_ms);
 
   io_uring ring_{};
   io_uring_buf_ring* buffer_ring_ = nullptr;
@@ -90,7 +95,15 @@ class io_uring_backend final : public backend {
   uint32_t buffer_bytes_;
   uint32_t buffer_count_;
   int buffers_to_publish_ = 0;  // added to the ring, not yet made visible (advance)
+  // A multishot recv ends after one buffer's worth of bytes (sqe->optlen) and takes at
+  // most that much per wake-up (sqe->len), and is armed again while the connection wants
+  // input. Without the limit, one wake-up of a flooded socket receives up to 32 buffers
+  // in a row, all of which arrive even after the connection asked to stop receiving
+  // (net::connection must then keep them). Kernels before about 6.15 refuse both fields
+  // with EINVAL: then recvs are armed without them.
+  bool recv_limited_ = true;
   std::vector<listener_entry*> listeners_;
+  std::vector<listener_entry*> paused_;
   wake_entry* wake_ = nullptr;
   std::vector<io_target*> starved_;
   std::vector<io_target*> closed_;
@@ -175,7 +188,7 @@ io_uring_sqe* io_uring_backend::get_sqe() {
 }
 
 void io_uring_backend::add_listener(int listen_fd, accept_handler& handler) {
-  auto* listener = new listener_entry{listen_fd, &handler, false};
+  auto* listener = new listener_entry{listen_fd, &handler, false, 0};
   listeners_.push_back(listener);
   arm_accept(*listener);
 }
@@ -184,6 +197,10 @@ void io_uring_backend::remove_listener(int listen_fd) {
   for (listener_entry* listener : listeners_) {
     if (listener->fd != listen_fd || listener->removed) continue;
     listener->removed = true;
+    if (listener->paused_until_ms != 0) {
+      std::erase(paused_, listener);  // nothing in flight to cancel
+      continue;
+    }
     io_uring_sqe* sqe = get_sqe();
     io_uring_prep_cancel64(sqe, tag(listener, op::accept), 0);
     io_uring_sqe_set_data64(sqe, 0);
@@ -222,7 +239,10 @@ void io_uring_backend::recv_start(io_target& target) {
 
 void io_uring_backend::arm_recv(io_target& target) {
   io_uring_sqe* sqe = get_sqe();
-  io_uring_prep_recv_multishot(sqe, target.io.fd, nullptr, 0, 0);
+  io_uring_prep_recv_multishot(sqe, target.io.fd, nullptr, recv_limited_ ? buffer_bytes_ : 0, 0);
+  // The uapi's sqe->optlen (the total a multishot recv may take before it ends) shares
+  // its place with file_index; liburing 2.3's header predates the name.
+  if (recv_limited_) sqe->file_index = buffer_bytes_;
   sqe->flags |= IOSQE_BUFFER_SELECT;
   sqe->buf_group = buffer_group;
   io_uring_sqe_set_data64(sqe, tag(&target, op::recv));
@@ -314,8 +334,27 @@ void io_uring_backend::rearm_starved() {
   starved_.clear();
 }
 
+int io_uring_backend::resume_paused_listeners(int timeout_ms) {
+  if (paused_.empty()) return timeout_ms;
+  uint64_t now = util::monotonic_ms();
+  uint64_t next = UINT64_MAX;
+  std::erase_if(paused_, [&](listener_entry* listener) {
+    if (listener->paused_until_ms > now) {
+      next = std::min(next, listener->paused_until_ms);
+      return false;
+    }
+    listener->paused_until_ms = 0;
+    arm_accept(*listener);
+    return true;
+  });
+  if (next == UINT64_MAX) return timeout_ms;
+  int until_next = static_cast<int>(next - now);
+  return timeout_ms < 0 ? until_next : std::min(timeout_ms, until_next);
+}
+
 void io_uring_backend::run_once(int timeout_ms) {
   rearm_starved();
+  timeout_ms = resume_paused_listeners(timeout_ms);
   if (buffers_to_publish_ > 0) {
     io_uring_buf_ring_advance(buffer_ring_, buffers_to_publish_);
     buffers_to_publish_ = 0;
@@ -355,12 +394,23 @@ void io_uring_backend::dispatch(const completion& event) {
   switch (kind) {
     case op::accept: {
       auto& listener = *static_cast<listener_entry*>(pointer);
+      bool more = (event.flags & IORING_CQE_F_MORE) != 0;
       if (event.result >= 0) {
         listener.handler->on_accept(event.result);
       } else if (event.result != -EAGAIN && event.result != -ECANCELED) {
-        MW_LOG_WARN("accept failed: %s", std::strerror(-event.result));
+        log_accept_failure(-event.result);
+        if (accept_needs_pause(-event.result) && !listener.removed) {
+          if (more) {
+            io_uring_sqe* sqe = get_sqe();
+            io_uring_prep_cancel64(sqe, tag(&listener, op::accept), 0);
+            io_uring_sqe_set_data64(sqe, 0);
+          }
+          if (listener.paused_until_ms == 0) paused_.push_back(&listener);
+          listener.paused_until_ms = util::monotonic_ms() + accept_pause_ms;
+          return;
+        }
       }
-      if (!(event.flags & IORING_CQE_F_MORE) && !listener.removed) arm_accept(listener);
+      if (!more && !listener.removed && listener.paused_until_ms == 0) arm_accept(listener);
       return;
     }
     case op::recv:
@@ -445,6 +495,11 @@ void io_uring_backend::on_recv_completion(io_target& target, const completion& e
     }
   } else if (event.result == -ECANCELED) {
     // recv_stop or close asked for it.
+    if (target.io.recv_wanted && !target.io.closing && !target.io.recv_armed) arm_recv(target);
+  } else if (event.result == -EINVAL && recv_limited_) {
+    // This kernel takes no limits for a multishot recv (see recv_limited_).
+    MW_LOG_DEBUG("io_uring: multishot recv takes no byte limit here; receiving without one");
+    recv_limited_ = false;
     if (target.io.recv_wanted && !target.io.closing && !target.io.recv_armed) arm_recv(target);
   } else {
     target.io.recv_wanted = false;

@@ -23,7 +23,8 @@ shard::shard(uint32_t id, uint32_t shard_count, shard_options options)
       shard_count_(shard_count),
       options_(options),
       output_pool_(output_block_bytes, 256),
-      body_pool_(body_block_bytes, 256) {
+      body_pool_(body_block_bytes, 256),
+      stash_pool_(options.io.recv_buffer_bytes + input_stash_slack_bytes, 64) {
   timer_lists_.push_back(&linger_timeouts_);
   event_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (event_fd_ < 0) throw std::system_error(errno, std::system_category(), "eventfd");
@@ -74,6 +75,15 @@ void shard::start(const std::function<void(shard&)>& setup) {
     thread_.join();
     throw;
   }
+}
+
+timer_list& shard::timer_list_for(uint64_t duration_ms) {
+  for (const auto& list : owned_timer_lists_) {
+    if (list->duration_ms() == duration_ms) return *list;
+  }
+  owned_timer_lists_.push_back(std::make_unique<timer_list>(duration_ms));
+  timer_lists_.push_back(owned_timer_lists_.back().get());
+  return *owned_timer_lists_.back();
 }
 
 void shard::request_stop() {

@@ -105,6 +105,12 @@ std::vector<std::vector<int>> open_listeners(std::vector<config::listen_address>
 
 int run(config::config cfg, bool embedded_default) {
   util::set_log_threshold(severity_of(cfg.level));
+  // From here on no thread writes stderr itself (util/log.hh): a stuck stderr costs log
+  // lines, never a stalled shard. The scope writes what is buffered on every way out.
+  struct log_writer_scope {
+    log_writer_scope() { util::start_log_writer(); }
+    ~log_writer_scope() { util::stop_log_writer(); }
+  } log_writer;
   auth::init_crypto();
 
   // Signals are taken by sigwait on this thread only; every thread started below
@@ -156,7 +162,7 @@ int run(config::config cfg, bool embedded_default) {
   store::recovered_store recovered = store::recover(cfg.data_dir, mailboxes);
   smtp::recipient_resolver recipients(cfg, mailboxes);
 
-  net::connection_limit smtp_limit(cfg.smtp.connections_max);
+  net::connection_limit smtp_limit(cfg.smtp.connections_max, cfg.smtp.connections_per_ip_max);
   smtp::smtp_shared shared;
   shared.cfg = &cfg;
   shared.mailboxes = &mailboxes;
@@ -165,7 +171,7 @@ int run(config::config cfg, bool embedded_default) {
   shared.spool_dir = cfg.data_dir + "/spool";
   auth::authenticator authenticator(cfg, mailboxes, shard_count);
   shared.auth = &authenticator;
-  net::connection_limit pop3_limit(cfg.pop3.connections_max);
+  net::connection_limit pop3_limit(cfg.pop3.connections_max, cfg.pop3.connections_per_ip_max);
   pop3::pop3_shared pop3_shared;
   pop3_shared.cfg = &cfg;
   pop3_shared.mailboxes = &mailboxes;

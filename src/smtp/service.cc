@@ -19,13 +19,14 @@ service::service(const smtp_shared& shared, reactor::shard& owner)
       login_waits_(owner),
       carry_pool_(shared.cfg->smtp.line_bytes_max + 1, 64),
       acceptor_(*shared.limit, "421 4.7.0 " + shared.cfg->hostname + " Error: too many connections\r\n",
-                [this](int fd) {
+                "421 4.7.0 " + shared.cfg->hostname + " Error: too many connections from your address\r\n",
+                [this](const net::accepted_socket& socket) {
                   if (draining_) {
-                    shared_.limit->release();
-                    ::close(fd);
+                    ::close(socket.fd);
+                    socket.limit->release(socket.peer);
                     return;
                   }
-                  (new session(*this, fd))->start();
+                  (new session(*this, socket))->start();
                 }) {
   owner_.add_timer_list(command_timeouts_);
   owner_.add_timer_list(data_timeouts_);

@@ -50,8 +50,8 @@ std::string mailbox_text(const mailbox& address) {
 
 }  // namespace
 
-session::session(service& owner_service, int fd)
-    : net::connection(owner_service.owner(), fd),
+session::session(service& owner_service, const net::accepted_socket& socket)
+    : net::connection(owner_service.owner(), socket, owner_service.cfg().smtp.send_timeout_ms),
       service_(owner_service),
       scanner_(owner_service.cfg().smtp.line_bytes_max, owner_service.carry_pool()),
       builder_(owner_service.owner().body_pool(), owner_service.budget(),
@@ -62,7 +62,6 @@ session::session(service& owner_service, int fd)
 
 session::~session() {
   service_.sessions().remove(*this);
-  service_.shared().limit->release();
 }
 
 void session::reply(std::string_view text) {
@@ -428,7 +427,7 @@ void session::finish_data() {
   }
   store::message& payload = builder_.finish(unstuffer_.has_dot_line());
   if (builder_.spool_error() != 0) {
-    MW_LOG_WARN("spool write failed: %s", std::strerror(builder_.spool_error()));
+    MW_LOG_WARN_LIMITED(10000, "spool write failed: %s", std::strerror(builder_.spool_error()));
     builder_.reset();
     reset_transaction();
     phase_ = phase::command;

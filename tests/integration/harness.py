@@ -479,8 +479,10 @@ class Server:
     """A mailwing process on free ports with its own data_dir."""
 
     def __init__(self, test=None, users=None, durability="fsync", shards=2, extra=None,
-                 data_dir=None, backend=None, start=True):
+                 data_dir=None, backend=None, start=True, command_prefix=None):
         self.tmp = tempfile.mkdtemp(prefix="mailwing-test-")
+        # Runs the binary under another program, e.g. ["prlimit", "--nofile=256"].
+        self.command_prefix = list(command_prefix or [])
         self.data_dir = data_dir or os.path.join(self.tmp, "data")
         self.backend = backend or BACKEND
         config = {
@@ -515,9 +517,10 @@ class Server:
             self.start()
 
     def start(self, timeout_s=60):
+        self.started_at = time.time()
         self._log = open(self.log_path, "ab")
         self.start_offset = self._log.tell()
-        self.process = subprocess.Popen([BINARY, "serve", "--config", self.config_path],
+        self.process = subprocess.Popen(self.command_prefix + [BINARY, "serve", "--config", self.config_path],
                                         stdout=self._log, stderr=self._log)
         deadline = time.time() + timeout_s
         while time.time() < deadline:

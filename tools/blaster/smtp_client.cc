@@ -44,7 +44,7 @@ std::string reply_text(const char* command, int code, std::string_view text) {
 }  // namespace
 
 smtp_client::smtp_client(shard_state& state, int fd, uint32_t id)
-    : net::connection(state.owner(), fd),
+    : net::connection(state.owner(), fd, 0),  // no send timeout: the run's own limits end a stuck server
       state_(state),
       opts_(state.opts()),
       id_(id),

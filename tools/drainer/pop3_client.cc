@@ -37,7 +37,7 @@ bool parse_stat(std::string_view line, uint64_t& messages, uint64_t& octets) {
 }  // namespace
 
 pop3_client::pop3_client(shard_state& state, int fd, size_t account_index, uint64_t connect_ns)
-    : net::connection(state.owner(), fd),
+    : net::connection(state.owner(), fd, 0),  // no send timeout: the run's own limits end a stuck server
       state_(state),
       opts_(state.opts()),
       account_(opts_.accounts[account_index]),

@@ -41,7 +41,7 @@ class service;
 
 class session final : public net::connection, private store::deletion_listener {
  public:
-  session(service& owner_service, int fd);
+  session(service& owner_service, const net::accepted_socket& socket);
 
   // Shutdown: close now (nothing deleted), unless a QUIT is being committed; force
   // closes that one too (its commit still completes in the store).

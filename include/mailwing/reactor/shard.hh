@@ -91,6 +91,9 @@ class shard final : private wake_handler {
     return now_ms_;
   }
   void add_timer_list(timer_list& list) { timer_lists_.push_back(&list); }
+  // A timer list owned by the shard, shared by every user that needs this duration (the
+  // send timeouts of all connections of one protocol, say).
+  timer_list& timer_list_for(uint64_t duration_ms);
   void add_loop_hook(loop_hook& hook) { loop_hooks_.push_back(&hook); }
   // Decides when a stopping shard may exit (e.g. "no connections left").
   void set_drained_check(std::function<bool()> drained) { drained_ = std::move(drained); }
@@ -104,6 +107,10 @@ class shard final : private wake_handler {
   timer_list& linger_timeouts() { return linger_timeouts_; }
   static constexpr uint64_t linger_timeout_ms = 2000;
   util::block_pool& body_pool() { return body_pool_; }
+  // Blocks of input_stash_bytes: where a connection keeps input its session has not taken
+  // yet, so that no pooled receive buffer waits on a session (net::connection).
+  util::block_pool& stash_pool() { return stash_pool_; }
+  size_t input_stash_bytes() const { return stash_pool_.block_bytes(); }
 
   // Runs `work` on `target`'s thread. Call from this shard's thread only.
   void submit_to(shard& target, util::task* work);
@@ -139,6 +146,8 @@ class shard final : private wake_handler {
   bool forced_ = false;
   util::block_pool output_pool_;
   util::block_pool body_pool_;
+  util::block_pool stash_pool_;
+  std::vector<std::unique_ptr<timer_list>> owned_timer_lists_;
   timer_list linger_timeouts_{linger_timeout_ms};
   std::thread thread_;
   alignas(64) std::atomic<bool> sleeping_{false};
@@ -149,6 +158,10 @@ class shard final : private wake_handler {
 // is few writes, small enough that a paused connection doesn't pin much.
 inline constexpr size_t body_block_bytes = 64 * 1024;
 inline constexpr size_t output_block_bytes = 16 * 1024;
+// A connection's input stash holds one receive buffer plus this much: a session that
+// stopped with a few commands left still takes the next small packet without the
+// connection having to stop receiving (net::connection).
+inline constexpr size_t input_stash_slack_bytes = 4 * 1024;
 
 // Which backend `auto` picks here: io_uring unless /proc/sys/kernel/io_uring_disabled
 // forbids it or setting up a ring fails (seccomp, old kernel). Logs nothing.

@@ -35,7 +35,7 @@ class service;
 
 class session final : public net::connection, private store::delivery_listener {
  public:
-  session(service& owner_service, int fd);
+  session(service& owner_service, const net::accepted_socket& socket);
 
   // Shutdown: 421 now if idle, else right after the current transaction; force closes
   // at once (a commit in flight still completes in the store).

@@ -27,11 +27,16 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <cstdlib>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include <openssl/ssl.h>
+
 #include "mailwing/net/acceptor.hh"
+#include "mailwing/net/tls_context.hh"
 #include "mailwing/reactor/shard.hh"
 #include "mailwing/reactor/timer_list.hh"
 #include "mailwing/reactor/worker.hh"
@@ -51,15 +56,32 @@ struct server_config {
   mode protocol = mode::lines;
   std::string greeting;           // written by on_start
   uint32_t connections_max = 10000;
+  uint32_t per_address_max = 10000;
   reactor::backend_options io;
   uint64_t deadline_ms = 0;       // 0: no deadline
+  uint64_t send_timeout_ms = 0;   // 0: none
+  bool implicit_tls = false;      // the handshake, then the greeting
+  uint64_t tls_handshake_timeout_ms = 5000;
 };
+
+// The certificate every TLS test uses (made once, in a temporary directory).
+const std::shared_ptr<tls_context>& test_tls_context() {
+  static std::shared_ptr<tls_context> context = [] {
+    char directory[] = "/tmp/mailwing-connection-tls-XXXXXX";
+    EXPECT_NE(mkdtemp(directory), nullptr);
+    auto made = tls_context::load(ensure_self_signed(directory, "mx.example.test"));
+    std::string command = std::string("rm -rf '") + directory + "'";
+    EXPECT_EQ(std::system(command.c_str()), 0);
+    return made;
+  }();
+  return context;
+}
 
 class test_server;
 
 class test_session final : public connection {
  public:
-  test_session(test_server& server, reactor::shard& owner, int fd);
+  test_session(test_server& server, reactor::shard& owner, const accepted_socket& socket);
 
   void stop_politely() {
     write("SHUTDOWN\n");
@@ -116,7 +138,7 @@ class test_server {
  public:
   test_server(backend_choice backend, server_config config)
       : config_(std::move(config)),
-        limit_(config_.connections_max),
+        limit_(config_.connections_max, config_.per_address_max),
         shard_(0, 1, shard_options_for(backend, config_.io)),
         worker_(shard_),
         inbox_(shard_),
@@ -134,13 +156,18 @@ class test_server {
     shard_.start([this](reactor::shard& owner) {
       owner.add_loop_hook(inbox_);
       owner.add_timer_list(deadlines_);
-      acceptor_ = std::make_unique<acceptor>(limit_, "BUSY try later\r\n", [this, &owner](int fd) {
-        auto* session = new test_session(*this, owner, fd);
+      acceptor_ = std::make_unique<acceptor>(limit_, "BUSY try later\r\n", "BUSY from you\r\n",
+                                             [this, &owner](const accepted_socket& socket) {
+        auto* session = new test_session(*this, owner, socket);
         live_.insert(session);
         stats.live.fetch_add(1);
         stats.started.fetch_add(1);
         session->start();
       });
+      if (config_.implicit_tls) {
+        tls_.replace(test_tls_context());
+        acceptor_->use_implicit_tls(tls_, config_.tls_handshake_timeout_ms);
+      }
       owner.io().add_listener(listen_fd_, *acceptor_);
       owner.set_drained_check([this] { return live_.empty(); });
       owner.add_stop_hook([this](bool) {
@@ -181,6 +208,7 @@ class test_server {
   reactor::shard shard_;
   reactor::worker worker_;
   shard_inbox inbox_;
+  tls_context_holder tls_;
   reactor::timer_list deadlines_;
   std::unique_ptr<acceptor> acceptor_;
   std::set<test_session*> live_;  // shard thread only
@@ -189,11 +217,10 @@ class test_server {
   bool running_ = false;
 };
 
-test_session::test_session(test_server& server, reactor::shard& owner, int fd)
-    : connection(owner, fd), server_(server) {}
+test_session::test_session(test_server& server, reactor::shard& owner, const accepted_socket& socket)
+    : connection(owner, socket, server.config().send_timeout_ms), server_(server) {}
 
 test_session::~test_session() {
-  server_.limit().release();
   server_.forget(this);
   server_.stats.destroyed.fetch_add(1);
 }
@@ -236,14 +263,17 @@ size_t test_session::on_input(std::string_view input) {
     partial_.clear();
     consumed = end + 1;
     handle(line);
-    if (closing() || stream_left_ > 0 || slow_ || output_congested()) break;
+    if (input_suspended() || stream_left_ > 0 || slow_) break;
   }
   server_.stats.bytes_in.fetch_add(consumed);
   return consumed;
 }
 
 void test_session::handle(const std::string& line) {
-  if (line == "QUIT") {
+  if (line == "STARTTLS") {
+    write("GO\n");
+    start_tls(*test_tls_context(), server_.config().tls_handshake_timeout_ms);
+  } else if (line == "QUIT") {
     write("BYE\n");
     close_after_output();
   } else if (line == "DROP") {
@@ -604,7 +634,8 @@ TEST_P(Connection, ReceiveBufferStarvation) {
   }
 }
 
-// Paused sessions hold their buffers; with a pool of two, others starve until they resume.
+// Paused sessions keep what they have not taken in their stash, not in the pool of two
+// receive buffers: every client finishes, in order.
 TEST_P(Connection, ReceiveBufferStarvationWithPausedSessions) {
   server_config config;
   config.io.recv_buffer_count = 2;
@@ -721,6 +752,221 @@ TEST_P(Connection, DeadlineRearmedByInput) {
   uint64_t last_input = util::monotonic_ms();
   EXPECT_EQ(read_line(fd), "TIMEOUT\n");
   EXPECT_GE(util::monotonic_ms() - last_input, 190u);
+}
+
+// Sends `line` over and over without reading, until the connection stops taking it (the
+// server stopped receiving, TCP pushed back) or `limit_bytes` went out.
+uint64_t flood_without_reading(int fd, const std::string& line, uint64_t limit_bytes) {
+  int flags = ::fcntl(fd, F_GETFL);
+  ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  std::string lines;
+  while (lines.size() < 16384) lines += line;
+  uint64_t sent = 0;
+  while (sent < limit_bytes) {
+    ssize_t n = ::send(fd, lines.data(), lines.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += static_cast<uint64_t>(n);
+      continue;
+    }
+    if (n < 0 && errno != EAGAIN && errno != EINTR) break;
+    pollfd watch{fd, POLLOUT, 0};
+    if (::poll(&watch, 1, 50) == 0) break;  // stalled
+  }
+  ::fcntl(fd, F_SETFL, flags);
+  return sent;
+}
+
+// A client whose receive buffer is tiny: its unread replies back the server up quickly.
+int small_window_client(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int bytes = 4096;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  set_timeouts(fd, 20);
+  return fd;
+}
+
+// Clients that pipeline lines and never read the replies: their output backs up, their
+// sessions stop taking input, and what they sent waits in their stashes (or in the
+// kernel) — never in pooled receive buffers. With far fewer receive buffers than such
+// clients, a normal client is still served at once.
+TEST_P(Connection, NonReadersDoNotStarveOthers) {
+  server_config config;
+  config.io.recv_buffer_count = 16;
+  config.io.recv_buffer_bytes = 4096;
+  serve(config);
+  for (int i = 0; i < 64; ++i) {
+    int fd = small_window_client(server_->port());
+    clients_.push_back(fd);
+    EXPECT_LT(flood_without_reading(fd, "ping\n", 64ull << 20), 64ull << 20);
+  }
+  int fd = client();
+  ASSERT_TRUE(send_all(fd, "hello\n"));
+  EXPECT_EQ(read_line(fd), "> hello\n");
+  // The flooders are still connected, their input kept (no send timeout here).
+  EXPECT_EQ(server_->stats.destroyed.load(), 0);
+}
+
+// A peer that takes none of its output is cut off after send_timeout_ms, even while a
+// close waits for that output to go (QUIT behind a big reply).
+TEST_P(Connection, SendTimeoutEndsANonReader) {
+  server_config config;
+  config.send_timeout_ms = 300;
+  serve(config);
+  int fd = small_window_client(server_->port());
+  clients_.push_back(fd);
+  ASSERT_TRUE(send_all(fd, "BIG 20000000\nQUIT\n"));
+  EXPECT_TRUE(eventually([&] { return server_->stats.destroyed.load() == 1; }, 10))
+      << "a connection whose peer never reads was kept";
+}
+
+// ... but a peer that keeps taking output, however slowly, is not.
+TEST_P(Connection, SendTimeoutSparesASlowReader) {
+  server_config config;
+  config.send_timeout_ms = 300;
+  serve(config);
+  int fd = small_window_client(server_->port());
+  clients_.push_back(fd);
+  ASSERT_TRUE(send_all(fd, "STREAM 200000\nQUIT\n"));
+  std::string expected = pattern_bytes(200000, 200000) + "END\nBYE\n";
+  std::string got;
+  char buffer[32768];
+  while (got.size() < expected.size()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ssize_t n = ::recv(fd, buffer, sizeof(buffer), 0);
+    if (n <= 0) break;
+    got.append(buffer, static_cast<size_t>(n));
+  }
+  EXPECT_EQ(got.size(), expected.size());
+  EXPECT_TRUE(got == expected);
+}
+
+TEST_P(Connection, PerAddressLimitRejects) {
+  server_config config;
+  config.greeting = "HI\n";
+  config.per_address_max = 2;
+  serve(config);
+  int first = client();
+  int second = client();
+  EXPECT_EQ(read_line(first), "HI\n");
+  EXPECT_EQ(read_line(second), "HI\n");
+  int third = client();
+  read_all_result back = read_to_eof(third);
+  EXPECT_EQ(back.bytes, "BUSY from you\r\n");
+  EXPECT_EQ(server_->stats.started.load(), 2);
+  close_client(third);
+  close_client(first);
+  EXPECT_TRUE(eventually([&] { return server_->limit().count() == 1; }));
+  int next = client();
+  EXPECT_EQ(read_line(next), "HI\n");
+}
+
+// A blocking TLS client on a connected test socket (OpenSSL does the socket I/O here).
+class tls_test_client {
+ public:
+  explicit tls_test_client(int fd) : context_(tls_context::client(0x0303, true)) {
+    ssl_ = SSL_new(context_->native());
+    SSL_set_fd(ssl_, fd);
+  }
+  ~tls_test_client() { SSL_free(ssl_); }
+  tls_test_client(const tls_test_client&) = delete;
+  tls_test_client& operator=(const tls_test_client&) = delete;
+
+  bool handshake() { return SSL_connect(ssl_) == 1; }
+  bool send(const std::string& bytes) {
+    size_t done = 0;
+    while (done < bytes.size()) {
+      int wrote = SSL_write(ssl_, bytes.data() + done, static_cast<int>(bytes.size() - done));
+      if (wrote <= 0) return false;
+      done += static_cast<size_t>(wrote);
+    }
+    return true;
+  }
+  std::string read_line() {
+    std::string line;
+    char c;
+    while (SSL_read(ssl_, &c, 1) == 1) {
+      line.push_back(c);
+      if (c == '\n') break;
+    }
+    return line;
+  }
+  std::string read_exactly(size_t size) {
+    std::string out(size, '\0');
+    size_t done = 0;
+    while (done < size) {
+      int got = SSL_read(ssl_, out.data() + done, static_cast<int>(std::min<size_t>(size - done, 65536)));
+      if (got <= 0) break;
+      done += static_cast<size_t>(got);
+    }
+    out.resize(done);
+    return out;
+  }
+  // True when the server ended the session with close_notify (then EOF).
+  bool closed_cleanly() {
+    char c;
+    return SSL_read(ssl_, &c, 1) <= 0 && SSL_get_error(ssl_, 0) == SSL_ERROR_ZERO_RETURN;
+  }
+
+ private:
+  std::shared_ptr<tls_context> context_;
+  SSL* ssl_;
+};
+
+// STARTTLS: the reply goes out in plain text, the handshake follows, and a command the
+// client (or a man in the middle) sent behind STARTTLS in plain text is never executed.
+TEST_P(Connection, StartTlsDiscardsWhatCameBehindTheCommand) {
+  serve();
+  int fd = client();
+  ASSERT_TRUE(send_all(fd, "hello\nSTARTTLS\nINJECTED\n"));
+  EXPECT_EQ(read_line(fd), "> hello\n");
+  EXPECT_EQ(read_line(fd), "GO\n");
+  tls_test_client tls(fd);
+  ASSERT_TRUE(tls.handshake());
+  ASSERT_TRUE(tls.send("secret\n"));
+  EXPECT_EQ(tls.read_line(), "> secret\n");  // not "> INJECTED"
+  ASSERT_TRUE(tls.send("BIG 3000000\nQUIT\n"));
+  std::string big = tls.read_exactly(3000000);
+  EXPECT_TRUE(big == pattern_bytes(3000000, 3000000));
+  EXPECT_EQ(tls.read_line(), "END\n");
+  EXPECT_EQ(tls.read_line(), "BYE\n");
+  EXPECT_TRUE(tls.closed_cleanly());
+}
+
+TEST_P(Connection, ImplicitTlsGreetsAfterTheHandshake) {
+  server_config config;
+  config.implicit_tls = true;
+  config.greeting = "HI\n";
+  serve(config);
+  int fd = client();
+  EXPECT_TRUE(silent_for(fd, 100)) << "a greeting before the handshake";
+  tls_test_client tls(fd);
+  ASSERT_TRUE(tls.handshake());
+  EXPECT_EQ(tls.read_line(), "HI\n");
+  ASSERT_TRUE(tls.send("STREAM 1000000\nping\n"));
+  EXPECT_TRUE(tls.read_exactly(1000000) == pattern_bytes(1000000, 1000000));
+  EXPECT_EQ(tls.read_line(), "END\n");
+  EXPECT_EQ(tls.read_line(), "> ping\n");
+}
+
+// A client that opens a connection and never says hello costs one connection until the
+// handshake timeout; garbage instead of a ClientHello ends it at once.
+TEST_P(Connection, StalledOrBrokenHandshakesEnd) {
+  server_config config;
+  config.implicit_tls = true;
+  config.tls_handshake_timeout_ms = 300;
+  serve(config);
+  int stalled = client();
+  int garbage = client();
+  ASSERT_TRUE(send_all(garbage, "EHLO client.example\r\n"));
+  EXPECT_TRUE(eventually([&] { return server_->stats.destroyed.load() == 2; }, 10));
+  EXPECT_EQ(server_->stats.started.load(), 2);
+  read_all_result back = read_to_eof(stalled);
+  EXPECT_TRUE(back.eof || back.error == ECONNRESET);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, Connection, ::testing::Values(backend_choice::epoll, backend_choice::io_uring),
