@@ -62,7 +62,11 @@ failure_table::stripe& failure_table::stripe_of(const client& who) {
 }
 
 void failure_table::forget_stale_failures(entry& e, uint64_t now_ms) {
-  if (e.failures > 0 && now_ms - e.last_failure_ms > failure_memory_ms) e.failures = 0;
+  // Shards read the clock once per loop turn, so another shard's `now` may be a little
+  // behind the time a failure was recorded at: that is not a long time ago.
+  if (e.failures > 0 && now_ms > e.last_failure_ms && now_ms - e.last_failure_ms > failure_memory_ms) {
+    e.failures = 0;
+  }
 }
 
 void failure_table::evict_one(stripe& s, uint64_t now_ms) {
