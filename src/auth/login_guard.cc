@@ -3,9 +3,16 @@
 #include <cassert>
 #include <utility>
 
+#include "mailwing/util/ascii.hh"
 #include "mailwing/util/log.hh"
 
 namespace mailwing::auth {
+namespace {
+
+// Addresses are at most a few hundred bytes; a longer "login" is noise.
+constexpr size_t login_logged_bytes_max = 256;
+
+}  // namespace
 
 wait_timers::wait_timers(reactor::shard& owner) {
   for (size_t i = 0; i < list_count; ++i) {
@@ -84,7 +91,9 @@ void login_guard::finished(bool ok) {
     ++failures_;
     // Limited: a guesser (many of them, from many addresses) must not be able to flood
     // the log; one line a second, with the count of those left out, still shows an attack.
-    MW_LOG_INFO_LIMITED(1000, "%s login failed for \"%s\" from %.*s", protocol_, login_.c_str(),
+    // The login is the client's text: made printable and short, it cannot forge log lines.
+    MW_LOG_INFO_LIMITED(1000, "%s login failed for \"%s\" from %.*s", protocol_,
+                        util::printable_ascii(login_, login_logged_bytes_max).c_str(),
                         static_cast<int>(peer_address_.size()), peer_address_.data());
   }
   answer(ok ? login_outcome::accepted : login_outcome::rejected);

@@ -28,17 +28,6 @@ constexpr uint64_t spool_threshold_bytes = 1 << 20;
 // The HELO name is kept for the Received: header only; more would be abuse.
 constexpr size_t helo_name_bytes_max = 255;
 
-// Printable ASCII for the Received: header: a client's HELO name must not be able to
-// inject header lines.
-std::string printable(std::string_view text, size_t size_max) {
-  std::string out;
-  out.reserve(std::min(text.size(), size_max));
-  for (char c : text.substr(0, size_max)) {
-    out.push_back((c >= 0x21 && c <= 0x7e) ? c : '?');
-  }
-  return out;
-}
-
 std::string mailbox_text(const mailbox& address) {
   std::string text(address.local_part);
   if (!address.domain.empty()) {
@@ -233,7 +222,8 @@ void session::command_helo(std::string_view argument, bool extended) {
   reset_transaction();
   greeted_ = true;
   extended_ = extended;
-  helo_name_ = printable(argument, helo_name_bytes_max);
+  // A client's HELO name must not be able to inject header lines into Received:.
+  helo_name_ = util::printable_ascii(argument, helo_name_bytes_max);
   const std::string& host = service_.cfg().hostname;
   if (!extended) {
     reply("250 " + host);

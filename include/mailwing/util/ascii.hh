@@ -32,4 +32,15 @@ inline void lower_in_place(std::string& text) {
   for (char& c : text) c = ascii_lower(c);
 }
 
+// At most size_max bytes of `text`, each outside printable ASCII (0x21-0x7e: no space, no
+// control byte, nothing beyond ASCII) replaced by '?': for client-supplied text that goes
+// into a header line or the log, where it must not start a new line or fake one.
+inline std::string printable_ascii(std::string_view text, size_t size_max) {
+  text = text.substr(0, size_max);
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) out.push_back(c >= 0x21 && c <= 0x7e ? c : '?');
+  return out;
+}
+
 }  // namespace mailwing::util
