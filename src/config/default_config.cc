@@ -12,11 +12,14 @@ std::string_view embedded_default_json() {
   "durability": "fsync",
   "io_backend": "auto",
   "smtp": {
-    "listen": ["127.0.0.1:2525"]
+    "listen": ["127.0.0.1:2525"],
+    "tls_listen": ["127.0.0.1:4465"]
   },
   "pop3": {
-    "listen": ["127.0.0.1:1100"]
+    "listen": ["127.0.0.1:1100"],
+    "tls_listen": ["127.0.0.1:9995"]
   },
+  "tls": {},
   "domains": ["example.test"],
   "users": [
     {"address": "demo@example.test", "password": "demo"}

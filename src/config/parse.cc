@@ -34,6 +34,10 @@ constexpr std::array<enum_name<io_backend_kind>, 3> io_backend_names{{
     {"io_uring", io_backend_kind::io_uring},
     {"epoll", io_backend_kind::epoll},
 }};
+constexpr std::array<enum_name<uint16_t>, 2> tls_version_names{{
+    {"1.2", 0x0303},
+    {"1.3", 0x0304},
+}};
 constexpr std::array<enum_name<log_level>, 4> log_level_names{{
     {"debug", log_level::debug},
     {"info", log_level::info},
@@ -134,6 +138,12 @@ Enum read_choice(dom::element value, const std::string& path,
   fail(path, problem);
 }
 
+bool read_bool(dom::element value, const std::string& path) {
+  bool flag = false;
+  if (value.get_bool().get(flag) != simdjson::SUCCESS) fail(path, "must be true or false");
+  return flag;
+}
+
 std::vector<std::string> read_strings(dom::element value, const std::string& path) {
   std::vector<std::string> strings;
   read_array(value, path, "must be an array of strings",
@@ -174,6 +184,10 @@ void read_smtp(dom::element value, const std::string& path, smtp_config& smtp) {
       read_integer(field, at, bounds::smtp_connections_per_ip_max, smtp.connections_per_ip_max);
     } else if (key == "auth_failures_max") {
       read_integer(field, at, bounds::smtp_auth_failures_max, smtp.auth_failures_max);
+    } else if (key == "tls_listen") {
+      smtp.tls_listen = read_listen(field, at);
+    } else if (key == "auth_requires_tls") {
+      smtp.auth_requires_tls = read_bool(field, at);
     } else {
       return false;
     }
@@ -195,6 +209,26 @@ void read_pop3(dom::element value, const std::string& path, pop3_config& pop3) {
       read_integer(field, at, bounds::pop3_connections_per_ip_max, pop3.connections_per_ip_max);
     } else if (key == "auth_failures_max") {
       read_integer(field, at, bounds::pop3_auth_failures_max, pop3.auth_failures_max);
+    } else if (key == "tls_listen") {
+      pop3.tls_listen = read_listen(field, at);
+    } else if (key == "auth_requires_tls") {
+      pop3.auth_requires_tls = read_bool(field, at);
+    } else {
+      return false;
+    }
+    return true;
+  });
+}
+
+void read_tls(dom::element value, const std::string& path, tls_config& tls) {
+  tls.enabled = true;
+  read_object(value, path, [&](std::string_view key, dom::element field, const std::string& at) {
+    if (key == "certificate") {
+      tls.certificate = read_string(field, at);
+    } else if (key == "private_key") {
+      tls.private_key = read_string(field, at);
+    } else if (key == "min_version") {
+      tls.min_version = read_choice(field, at, tls_version_names);
     } else {
       return false;
     }
@@ -274,6 +308,8 @@ void read_root(dom::element root, config& cfg) {
       read_pop3(field, at, cfg.pop3);
     } else if (key == "store") {
       read_store(field, at, cfg.store);
+    } else if (key == "tls") {
+      read_tls(field, at, cfg.tls);
     } else if (key == "domains") {
       cfg.domains = read_strings(field, at);
     } else if (key == "users") {

@@ -145,6 +145,21 @@ void validate_catch_all(config& cfg, const user_index& users) {
 
 }  // namespace
 
+void validate_tls(config& cfg) {
+  if (cfg.tls.certificate.empty() != cfg.tls.private_key.empty()) {
+    fail(cfg.tls.certificate.empty() ? "tls.certificate" : "tls.private_key",
+         "is missing (give both tls.certificate and tls.private_key, or neither for a self-signed pair)");
+  }
+  if (!cfg.tls.enabled) {
+    if (!cfg.smtp.tls_listen.empty()) fail("smtp.tls_listen", "needs a \"tls\" section");
+    if (!cfg.pop3.tls_listen.empty()) fail("pop3.tls_listen", "needs a \"tls\" section");
+    if (cfg.smtp.auth_requires_tls.value_or(false)) fail("smtp.auth_requires_tls", "needs a \"tls\" section");
+    if (cfg.pop3.auth_requires_tls.value_or(false)) fail("pop3.auth_requires_tls", "needs a \"tls\" section");
+  }
+  if (!cfg.smtp.auth_requires_tls) cfg.smtp.auth_requires_tls = cfg.tls.enabled;
+  if (!cfg.pop3.auth_requires_tls) cfg.pop3.auth_requires_tls = cfg.tls.enabled;
+}
+
 void validate(config& cfg) {
   if (!is_dns_name(cfg.hostname)) fail("hostname", in_quotes(cfg.hostname) + " is not a DNS name");
   if (cfg.data_dir.empty()) fail("data_dir", "must not be empty");
@@ -154,6 +169,7 @@ void validate(config& cfg) {
   user_index users = validate_users(cfg.users, cfg.domains);
   validate_postmaster(cfg, users);
   validate_catch_all(cfg, users);
+  validate_tls(cfg);
 }
 
 }  // namespace mailwing::config

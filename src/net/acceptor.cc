@@ -99,6 +99,29 @@ void acceptor::on_accept(int fd) {
   start_session_(socket);
 }
 
+listener_set::listener_set(reactor::backend& io, connection_limit& limit, std::string server_full_line,
+                           std::string address_full_line, std::function<void(accepted_socket)> start_session)
+    : io_(io),
+      plain_acceptor_(limit, server_full_line, address_full_line, start_session),
+      tls_acceptor_(limit, std::move(server_full_line), std::move(address_full_line), std::move(start_session)) {}
+
+listener_set::~listener_set() {
+  for (int fd : listen_fds_) ::close(fd);
+}
+
+void listener_set::listen(int listen_fd, bool implicit_tls) {
+  listen_fds_.push_back(listen_fd);
+  io_.add_listener(listen_fd, implicit_tls ? tls_acceptor_ : plain_acceptor_);
+}
+
+void listener_set::close_all() {
+  for (int fd : listen_fds_) {
+    io_.remove_listener(fd);
+    ::close(fd);
+  }
+  listen_fds_.clear();
+}
+
 namespace {
 
 // A non-blocking TCP socket bound to host:port; `reuse_port` adds SO_REUSEPORT.

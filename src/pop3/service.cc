@@ -17,35 +17,28 @@ service::service(const pop3_shared& shared, reactor::shard& owner)
       login_waits_(owner),
       carry_pool_(line_bytes_max + 1, 64),
       read_pool_(64 * 1024, 16),
-      acceptor_(*shared.limit, "-ERR [SYS/TEMP] too many connections\r\n",
-                "-ERR [SYS/TEMP] too many connections from your address\r\n",
-                [this](const net::accepted_socket& socket) {
-                  if (draining_) {
-                    ::close(socket.fd);
-                    socket.limit->release(socket.peer);
-                    return;
-                  }
-                  (new session(*this, socket))->start();
-                }) {
+      listeners_(owner.io(), *shared.limit, "-ERR [SYS/TEMP] too many connections\r\n",
+                 "-ERR [SYS/TEMP] too many connections from your address\r\n",
+                 [this](const net::accepted_socket& socket) {
+                   if (draining_) {
+                     ::close(socket.fd);
+                     socket.limit->release(socket.peer);
+                     return;
+                   }
+                   (new session(*this, socket))->start();
+                 }) {
   owner_.add_timer_list(autologout_timeouts_);
+  // A handshake that stalls costs a connection for as long as an idle session would.
+  if (shared.tls != nullptr) listeners_.use_implicit_tls(*shared.tls, shared.cfg->pop3.autologout_timeout_ms);
 }
 
-service::~service() {
-  for (int fd : listen_fds_) ::close(fd);
-}
+service::~service() = default;
 
-void service::listen(int listen_fd) {
-  listen_fds_.push_back(listen_fd);
-  owner_.io().add_listener(listen_fd, acceptor_);
-}
+void service::listen(int listen_fd, bool implicit_tls) { listeners_.listen(listen_fd, implicit_tls); }
 
 void service::drain(bool force) {
   draining_ = true;
-  for (int fd : listen_fds_) {
-    owner_.io().remove_listener(fd);
-    ::close(fd);
-  }
-  listen_fds_.clear();
+  listeners_.close_all();
   for (session* member : sessions_.snapshot()) member->drain(force);
 }
 

@@ -88,7 +88,9 @@ size_t session::on_input(std::string_view input) {
       pause_input();
       break;
     }
-    if (output_congested()) break;  // resumes once the client reads its responses
+    // Congested output resumes once the client reads its responses; a TLS handshake that
+    // STLS began takes over the connection, and the rest of this input is dropped.
+    if (input_suspended()) break;
     wire::line_scanner::event event = scanner_.next(rest);
     if (event.kind == wire::line_scanner::status::need_more) break;
     if (event.kind == wire::line_scanner::status::too_long) {
@@ -155,14 +157,50 @@ void session::error(std::string_view text) {
 }
 
 void session::capa() {
+  // Where logins need TLS, none is offered before it (RFC 2595 §4).
+  bool logins = login_allowed();
   reply("+OK Capability list follows");
-  write("TOP\r\nUSER\r\nUIDL\r\nRESP-CODES\r\nPIPELINING\r\nAUTH-RESP-CODE\r\nSASL PLAIN\r\n");
+  write(logins ? "TOP\r\nUSER\r\n" : "TOP\r\n");
+  write("UIDL\r\nRESP-CODES\r\nPIPELINING\r\nAUTH-RESP-CODE\r\n");
+  if (logins) write("SASL PLAIN\r\n");
+  if (phase_ == phase::authorization && stls_offered()) write("STLS\r\n");
   write("EXPIRE NEVER\r\nIMPLEMENTATION mailwing\r\n.\r\n");
+}
+
+bool session::stls_offered() const { return service_.shared().tls != nullptr && !tls_started(); }
+
+bool session::login_allowed() const { return !*service_.cfg().pop3.auth_requires_tls || tls_active(); }
+
+// RFC 2595 §4: only in the AUTHORIZATION state; the +OK goes out in clear text, then the
+// handshake, and whatever the client sent behind STLS in clear text is dropped.
+void session::command_stls(const command& parsed) {
+  if (!stls_offered()) {
+    error(tls_started() ? "-ERR TLS already active" : "-ERR STLS not supported");
+    return;
+  }
+  if (parsed.argument_count != 0) {
+    error("-ERR usage: STLS");
+    return;
+  }
+  std::shared_ptr<net::tls_context> context = service_.shared().tls->current();
+  reply("+OK Begin TLS negotiation");
+  user_.clear();
+  scanner_.reset();
+  start_tls(*context, service_.cfg().pop3.autologout_timeout_ms);
+}
+
+void session::on_tls_established() { arm_autologout(); }
+
+bool session::refuse_login_without_tls() {
+  if (login_allowed()) return false;
+  error("-ERR [AUTH] plain text logins are not allowed here: use STLS first");
+  return true;
 }
 
 void session::authorization_command(const command& parsed) {
   switch (parsed.name) {
     case verb::user:
+      if (refuse_login_without_tls()) return;
       if (parsed.argument_count != 1) {
         error("-ERR usage: USER name");
         return;
@@ -172,6 +210,7 @@ void session::authorization_command(const command& parsed) {
       reply("+OK");
       return;
     case verb::pass: {
+      if (refuse_login_without_tls()) return;
       if (user_.empty()) {
         error("-ERR USER first");
         return;
@@ -184,6 +223,7 @@ void session::authorization_command(const command& parsed) {
       return;
     }
     case verb::apop:
+      if (refuse_login_without_tls()) return;
       if (parsed.argument_count != 2 || parsed.too_many_arguments) {
         error("-ERR usage: APOP name digest");
         return;
@@ -191,6 +231,7 @@ void session::authorization_command(const command& parsed) {
       check_password({std::string(parsed.arguments[0]), std::string(parsed.arguments[1]), timestamp_});
       return;
     case verb::auth: {
+      if (refuse_login_without_tls()) return;
       if (parsed.argument_count == 0) {
         // The RFC 1734 form some clients use to list mechanisms.
         reply("+OK\r\nPLAIN\r\n.");
@@ -214,7 +255,7 @@ void session::authorization_command(const command& parsed) {
       close_after_output();
       return;
     case verb::stls:
-      reply("-ERR STLS not supported");
+      command_stls(parsed);
       return;
     case verb::unknown:
       error("-ERR unknown command");

@@ -16,6 +16,7 @@
 #include "mailwing/auth/authenticator.hh"
 #include "mailwing/auth/password.hh"
 #include "mailwing/net/acceptor.hh"
+#include "mailwing/net/tls_context.hh"
 #include "mailwing/pop3/service.hh"
 #include "mailwing/reactor/shard.hh"
 #include "mailwing/reactor/worker.hh"
@@ -41,7 +42,9 @@ struct shard_slot {
   std::unique_ptr<smtp::service> smtp;
   std::unique_ptr<pop3::service> pop3;
   std::vector<int> smtp_listen_fds;
+  std::vector<int> smtps_listen_fds;
   std::vector<int> pop3_listen_fds;
+  std::vector<int> pop3s_listen_fds;
 };
 
 std::vector<int> usable_cpus() {
@@ -101,6 +104,24 @@ std::vector<std::vector<int>> open_listeners(std::vector<config::listen_address>
   return per_shard;
 }
 
+// The TLS material the config names, or the self-signed pair under data_dir/tls/.
+// Throws net::tls_error with one line.
+std::shared_ptr<net::tls_context> load_tls(const config::config& cfg) {
+  net::tls_settings settings;
+  if (cfg.tls.certificate.empty()) {
+    settings = net::ensure_self_signed(cfg.data_dir + "/tls", cfg.hostname);
+  } else {
+    settings.certificate_path = cfg.tls.certificate;
+    settings.private_key_path = cfg.tls.private_key;
+  }
+  settings.min_version = cfg.tls.min_version;
+  auto context = net::tls_context::load(settings);
+  MW_LOG_INFO("tls: certificate %s%s, SHA-256 fingerprint %s", settings.certificate_path.c_str(),
+              cfg.tls.certificate.empty() ? " (self-signed, made for the embedded default)" : "",
+              context->fingerprint_sha256().c_str());
+  return context;
+}
+
 }  // namespace
 
 int run(config::config cfg, bool embedded_default) {
@@ -120,6 +141,7 @@ int run(config::config cfg, bool embedded_default) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGUSR1);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
@@ -162,12 +184,25 @@ int run(config::config cfg, bool embedded_default) {
   store::recovered_store recovered = store::recover(cfg.data_dir, mailboxes);
   smtp::recipient_resolver recipients(cfg, mailboxes);
 
+  net::tls_context_holder tls;
+  if (cfg.tls.enabled) {
+    tls.replace(load_tls(cfg));
+    // Memory BIOs keep TLS in user space on the shard; handing records to the kernel
+    // (kTLS) would need the keys moved into the socket after the handshake.
+    MW_LOG_INFO("tls: records are encrypted in user space on the shards (kernel TLS %s)",
+                net::kernel_tls_available() ? "is available here but not used" : "is not available here");
+  } else if (!embedded_default) {
+    MW_LOG_WARN("tls is off (no \"tls\" in the config): no STARTTLS, STLS or implicit TLS, and "
+                "passwords cross the network in clear text");
+  }
+
   net::connection_limit smtp_limit(cfg.smtp.connections_max, cfg.smtp.connections_per_ip_max);
   smtp::smtp_shared shared;
   shared.cfg = &cfg;
   shared.mailboxes = &mailboxes;
   shared.recipients = &recipients;
   shared.limit = &smtp_limit;
+  shared.tls = cfg.tls.enabled ? &tls : nullptr;
   shared.spool_dir = cfg.data_dir + "/spool";
   auth::authenticator authenticator(cfg, mailboxes, shard_count);
   shared.auth = &authenticator;
@@ -176,10 +211,13 @@ int run(config::config cfg, bool embedded_default) {
   pop3_shared.cfg = &cfg;
   pop3_shared.mailboxes = &mailboxes;
   pop3_shared.limit = &pop3_limit;
+  pop3_shared.tls = shared.tls;
   pop3_shared.auth = &authenticator;
 
   std::vector<std::vector<int>> smtp_fds = open_listeners(cfg.smtp.listen, shard_count, "smtp");
   std::vector<std::vector<int>> pop3_fds = open_listeners(cfg.pop3.listen, shard_count, "pop3");
+  std::vector<std::vector<int>> smtps_fds = open_listeners(cfg.smtp.tls_listen, shard_count, "smtps");
+  std::vector<std::vector<int>> pop3s_fds = open_listeners(cfg.pop3.tls_listen, shard_count, "pop3s");
 
   store::store_options store_options;
   store_options.data_dir = cfg.data_dir;
@@ -202,6 +240,8 @@ int run(config::config cfg, bool embedded_default) {
                                                            std::move(owned), store_options);
     slots[id].smtp_listen_fds = smtp_fds[id];
     slots[id].pop3_listen_fds = pop3_fds[id];
+    slots[id].smtps_listen_fds = smtps_fds[id];
+    slots[id].pop3s_listen_fds = pop3s_fds[id];
     shared.stores.push_back(slots[id].store.get());
     pop3_shared.stores.push_back(slots[id].store.get());
   }
@@ -213,8 +253,10 @@ int run(config::config cfg, bool embedded_default) {
       slot.store->start();
       slot.smtp = std::make_unique<smtp::service>(shared, shard);
       slot.pop3 = std::make_unique<pop3::service>(pop3_shared, shard);
-      for (int fd : slot.smtp_listen_fds) slot.smtp->listen(fd);
-      for (int fd : slot.pop3_listen_fds) slot.pop3->listen(fd);
+      for (int fd : slot.smtp_listen_fds) slot.smtp->listen(fd, false);
+      for (int fd : slot.smtps_listen_fds) slot.smtp->listen(fd, true);
+      for (int fd : slot.pop3_listen_fds) slot.pop3->listen(fd, false);
+      for (int fd : slot.pop3s_listen_fds) slot.pop3->listen(fd, true);
       smtp::service* smtp_service = slot.smtp.get();
       pop3::service* pop3_service = slot.pop3.get();
       shard.add_stop_hook([smtp_service, pop3_service](bool force) {
@@ -233,6 +275,18 @@ int run(config::config cfg, bool embedded_default) {
   int signal_number = 0;
   for (;;) {
     sigwait(&signals, &signal_number);
+    if (signal_number == SIGHUP) {
+      // New handshakes use the new pair; sessions already under way keep theirs. A pair
+      // that does not load changes nothing.
+      if (!cfg.tls.enabled) continue;
+      try {
+        tls.replace(load_tls(cfg));
+        MW_LOG_INFO("SIGHUP: tls certificate reloaded");
+      } catch (const net::tls_error& error) {
+        MW_LOG_ERROR("SIGHUP: %s; keeping the certificate in use", error.what());
+      }
+      continue;
+    }
     if (signal_number != SIGUSR1) break;
     // tools/mailwing-compact: compact every mailbox that has deleted messages.
     MW_LOG_INFO("SIGUSR1: compacting mailboxes with deleted messages");

@@ -18,17 +18,19 @@ service::service(const smtp_shared& shared, reactor::shard& owner)
       data_timeouts_(shared.cfg->smtp.data_timeout_ms),
       login_waits_(owner),
       carry_pool_(shared.cfg->smtp.line_bytes_max + 1, 64),
-      acceptor_(*shared.limit, "421 4.7.0 " + shared.cfg->hostname + " Error: too many connections\r\n",
-                "421 4.7.0 " + shared.cfg->hostname + " Error: too many connections from your address\r\n",
-                [this](const net::accepted_socket& socket) {
-                  if (draining_) {
-                    ::close(socket.fd);
-                    socket.limit->release(socket.peer);
-                    return;
-                  }
-                  (new session(*this, socket))->start();
-                }) {
+      listeners_(owner.io(), *shared.limit, "421 4.7.0 " + shared.cfg->hostname + " Error: too many connections\r\n",
+                 "421 4.7.0 " + shared.cfg->hostname + " Error: too many connections from your address\r\n",
+                 [this](const net::accepted_socket& socket) {
+                   if (draining_) {
+                     ::close(socket.fd);
+                     socket.limit->release(socket.peer);
+                     return;
+                   }
+                   (new session(*this, socket))->start();
+                 }) {
   owner_.add_timer_list(command_timeouts_);
+  // A handshake that stalls costs a connection for as long as a stalled command would.
+  if (shared.tls != nullptr) listeners_.use_implicit_tls(*shared.tls, shared.cfg->smtp.command_timeout_ms);
   owner_.add_timer_list(data_timeouts_);
   // A random start keeps queue ids unique across restarts within one second.
   if (getrandom(&queue_counter_, sizeof(queue_counter_), 0) != sizeof(queue_counter_)) {
@@ -36,22 +38,13 @@ service::service(const smtp_shared& shared, reactor::shard& owner)
   }
 }
 
-service::~service() {
-  for (int fd : listen_fds_) ::close(fd);
-}
+service::~service() = default;
 
-void service::listen(int listen_fd) {
-  listen_fds_.push_back(listen_fd);
-  owner_.io().add_listener(listen_fd, acceptor_);
-}
+void service::listen(int listen_fd, bool implicit_tls) { listeners_.listen(listen_fd, implicit_tls); }
 
 void service::drain(bool force) {
   draining_ = true;
-  for (int fd : listen_fds_) {
-    owner_.io().remove_listener(fd);
-    ::close(fd);
-  }
-  listen_fds_.clear();
+  listeners_.close_all();
   for (session* member : sessions_.snapshot()) member->drain(force);
 }
 

@@ -113,7 +113,9 @@ size_t session::on_input(std::string_view input) {
       pause_input();
       break;
     }
-    if (output_congested()) break;  // resumes once the client reads its replies
+    // Congested output resumes once the client reads its replies; a TLS handshake that
+    // STARTTLS began takes over the connection, and the rest of this input is dropped.
+    if (input_suspended()) break;
     wire::line_scanner::event event = scanner_.next(rest);
     if (event.kind == wire::line_scanner::status::need_more) break;
     if (event.kind == wire::line_scanner::status::too_long) {
@@ -201,6 +203,8 @@ void session::handle_command(std::string_view line) {
       close_with("221 2.0.0 Bye");
       return;
     case verb::starttls:
+      command_starttls(parsed.argument);
+      return;
     case verb::bdat:
       // Not announced in EHLO, so not implemented (RFC 5321 §4.2.4).
       reply("502 5.5.1 Error: command not implemented");
@@ -234,9 +238,54 @@ void session::command_helo(std::string_view argument, bool extended) {
   write("250-" + host + " Hello " + helo_name_ + "\r\n");
   write("250-PIPELINING\r\n");
   reply(size_line);
-  write("250-8BITMIME\r\n250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n");
-  reply("250 AUTH PLAIN LOGIN");
+  write("250-8BITMIME\r\n250-SMTPUTF8\r\n");
+  if (starttls_offered()) write("250-STARTTLS\r\n");
+  // Without TLS where it is required, AUTH is not offered at all (RFC 4954 §4).
+  if (auth_offered()) {
+    write("250-ENHANCEDSTATUSCODES\r\n");
+    reply("250 AUTH PLAIN LOGIN");
+  } else {
+    reply("250 ENHANCEDSTATUSCODES");
+  }
 }
+
+bool session::starttls_offered() const { return service_.shared().tls != nullptr && !tls_started(); }
+
+bool session::auth_offered() const { return !*service_.cfg().smtp.auth_requires_tls || tls_active(); }
+
+// RFC 3207. The 220 goes out in clear text; then the handshake, and whatever the client
+// sent behind the command in clear text is dropped by the connection, never executed.
+void session::command_starttls(std::string_view argument) {
+  if (!starttls_offered()) {
+    if (tls_started()) {
+      reply("503 5.5.1 Error: TLS already active");
+    } else {
+      // Not announced in EHLO, so not implemented (RFC 5321 §4.2.4).
+      reply("502 5.5.1 Error: command not implemented");
+    }
+    count_error();
+    return;
+  }
+  if (!argument.empty()) {
+    reply("501 5.5.4 Syntax: STARTTLS");
+    count_error();
+    return;
+  }
+  std::shared_ptr<net::tls_context> context = service_.shared().tls->current();
+  reply("220 2.0.0 Ready to start TLS");
+  // RFC 3207 §4.2: everything learnt in clear text is forgotten; the client starts over
+  // with EHLO.
+  reset_transaction();
+  greeted_ = false;
+  extended_ = false;
+  authenticated_ = false;
+  helo_name_.clear();
+  sasl_ = sasl::none;
+  scanner_.reset();
+  start_tls(*context, service_.cfg().smtp.command_timeout_ms);
+}
+
+void session::on_tls_established() { arm_deadline_for_phase(); }
 
 void session::reset_transaction() {
   in_transaction_ = false;
@@ -344,11 +393,13 @@ std::string session::build_trace(const std::string& queue_id) {
   // RFC 5321 §4.4: Return-Path at delivery, and our Received: line at the top.
   // RFC 3848 names the protocol; RFC 6531 §4.3 the UTF8 variants.
   std::string protocol = smtputf8_ ? "UTF8SMTP" : extended_ ? "ESMTP" : "SMTP";
+  if (extended_ && tls_active()) protocol += "S";
   if (authenticated_) protocol += "A";
   std::string trace;
   trace.reserve(256);
   trace += "Return-Path: <" + sender_ + ">\r\n";
   trace += "Received: from " + helo_name_ + " ([" + std::string(peer_address()) + "])\r\n";
+  if (tls_active()) trace += "\t(" + tls_description() + ")\r\n";
   trace += "\tby " + service_.cfg().hostname + " (mailwing) with " + protocol + " id " + queue_id;
   // Naming the recipient is only safe when there is one (RFC 5321 §7.2).
   if (recipients_accepted_ == 1) {
@@ -459,6 +510,11 @@ void session::command_auth(std::string_view argument) {
   }
   if (authenticated_) {
     reply("503 5.5.1 Error: already authenticated");
+    return;
+  }
+  if (!auth_offered()) {
+    reply("538 5.7.11 Encryption required for requested authentication mechanism");
+    count_error();
     return;
   }
   if (in_transaction_) {

@@ -14,8 +14,14 @@
 //   smtp.max_message_bytes, smtp.max_recipients, smtp.max_connections
 //   smtp.command_timeout_ms, smtp.data_timeout_ms, smtp.line_bytes_max
 //   smtp.send_timeout_ms, smtp.max_connections_per_ip, smtp.auth_failures_max
+//   smtp.tls_listen      addresses that speak TLS from the first byte (RFC 8314, "465")
+//   smtp.auth_requires_tls  bool: AUTH only over TLS (default: true when "tls" is set)
 //   pop3.listen, pop3.max_connections, pop3.autologout_timeout_ms
 //   pop3.send_timeout_ms, pop3.max_connections_per_ip, pop3.auth_failures_max
+//   pop3.tls_listen, pop3.auth_requires_tls   as for SMTP ("995"; USER/PASS, APOP, AUTH)
+//   tls.certificate, tls.private_key   PEM files (both or neither: with neither, a
+//                        self-signed pair under data_dir/tls/, made on first start)
+//   tls.min_version      "1.2" | "1.3"
 //   domains              array of local domain names
 //   users                array of { "address": "user@domain", "password": "..." };
 //                        a password is plain text or an "$argon2id$" PHC string
@@ -28,6 +34,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -79,6 +86,10 @@ struct smtp_config {
   // checks from one client address are spaced by its recent failures (per session and
   // across sessions, protocols and shards: auth/failure_table.hh).
   uint32_t auth_failures_max = 5;
+  std::vector<listen_address> tls_listen;
+  // AUTH only once the connection is encrypted: passwords never cross the network in
+  // clear text. Unset in the file: true when "tls" is set (validate() fills it in).
+  std::optional<bool> auth_requires_tls;
 };
 
 struct pop3_config {
@@ -89,6 +100,16 @@ struct pop3_config {
   uint32_t send_timeout_ms = 60000;        // as smtp_config
   uint32_t connections_per_ip_max = 50;    // JSON: max_connections_per_ip
   uint32_t auth_failures_max = 5;          // failed logins that end the session (-ERR [AUTH])
+  std::vector<listen_address> tls_listen;
+  std::optional<bool> auth_requires_tls;   // as smtp_config
+};
+
+struct tls_config {
+  bool enabled = false;      // the "tls" key is there
+  // Both empty: the self-signed pair under data_dir/tls/ (development; the log says so).
+  std::string certificate;
+  std::string private_key;
+  uint16_t min_version = 0x0303;  // TLS1_2_VERSION; "1.3" is 0x0304
 };
 
 struct store_config {
@@ -109,6 +130,7 @@ struct config {
   smtp_config smtp;
   pop3_config pop3;
   store_config store;
+  tls_config tls;
   std::vector<std::string> domains;    // lower-cased
   std::vector<user> users;
   std::string postmaster;              // address of a user; filled with users[0] if absent

@@ -18,6 +18,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "mailwing/net/peer_address.hh"
 #include "mailwing/net/tls_context.hh"
@@ -97,6 +98,33 @@ class acceptor final : public reactor::accept_handler {
   std::string server_full_line_;
   std::string address_full_line_;
   std::function<void(accepted_socket)> start_session_;
+};
+
+// The listening sockets of one protocol on one shard: plain ones and implicit-TLS ones,
+// each kind with its acceptor, all sharing the protocol's limits. Owned by a service on its
+// shard; only that shard's thread calls it.
+class listener_set {
+ public:
+  listener_set(reactor::backend& io, connection_limit& limit, std::string server_full_line,
+               std::string address_full_line, std::function<void(accepted_socket)> start_session);
+  ~listener_set();
+  listener_set(const listener_set&) = delete;
+  listener_set& operator=(const listener_set&) = delete;
+
+  // Before any listen(fd, true).
+  void use_implicit_tls(const tls_context_holder& holder, uint64_t handshake_timeout_ms) {
+    tls_acceptor_.use_implicit_tls(holder, handshake_timeout_ms);
+  }
+  // Starts accepting on `listen_fd` (a socket bound for this shard), which it now owns.
+  void listen(int listen_fd, bool implicit_tls);
+  // Stops accepting and closes every socket (a drain).
+  void close_all();
+
+ private:
+  reactor::backend& io_;
+  acceptor plain_acceptor_;
+  acceptor tls_acceptor_;
+  std::vector<int> listen_fds_;
 };
 
 // Creates a listening TCP socket bound to host:port with SO_REUSEPORT (and SO_REUSEADDR),

@@ -30,6 +30,8 @@ struct pop3_shared {
   const store::directory* mailboxes = nullptr;
   std::vector<store::store_shard*> stores;  // indexed by shard id
   net::connection_limit* limit = nullptr;
+  // The certificate for STARTTLS/STLS and the implicit-TLS listeners; null: TLS is off.
+  const net::tls_context_holder* tls = nullptr;
   auth::authenticator* auth = nullptr;
 };
 
@@ -40,7 +42,8 @@ class service {
   service(const service&) = delete;
   service& operator=(const service&) = delete;
 
-  void listen(int listen_fd);
+  // `implicit_tls`: the pop3s listeners (RFC 8314).
+  void listen(int listen_fd, bool implicit_tls);
   // Shutdown: sessions close (no UPDATE, RFC 1939 §6) except those committing a QUIT;
   // with force, all of them.
   void drain(bool force);
@@ -67,8 +70,7 @@ class service {
   auth::wait_timers login_waits_;
   util::block_pool carry_pool_;
   util::block_pool read_pool_;  // the sessions' log_windows
-  net::acceptor acceptor_;
-  std::vector<int> listen_fds_;
+  net::listener_set listeners_;
   net::session_registry<session> sessions_;
   bool draining_ = false;
   uint64_t timestamp_counter_ = 0;

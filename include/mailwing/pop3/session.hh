@@ -79,6 +79,12 @@ class session final : public net::connection, private store::deletion_listener {
   void authorization_command(const command& parsed);
   void transaction_command(const command& parsed);
   void capa();
+  bool stls_offered() const;
+  bool login_allowed() const;
+  void command_stls(const command& parsed);
+  // Answers -ERR [AUTH] and returns true when logins need TLS and this is clear text.
+  bool refuse_login_without_tls();
+  void on_tls_established() override;
   void sasl_plain(std::string_view response);
   void check_password(auth::credentials offered);
   void login_checked(const auth::login_result& result);

@@ -34,6 +34,8 @@ struct smtp_shared {
   const recipient_resolver* recipients = nullptr;
   std::vector<store::store_shard*> stores;  // indexed by shard id
   net::connection_limit* limit = nullptr;
+  // The certificate for STARTTLS/STLS and the implicit-TLS listeners; null: TLS is off.
+  const net::tls_context_holder* tls = nullptr;
   auth::authenticator* auth = nullptr;
   std::string spool_dir;
 };
@@ -45,8 +47,9 @@ class service {
   service(const service&) = delete;
   service& operator=(const service&) = delete;
 
-  // Starts accepting on `listen_fd` (a socket bound for this shard).
-  void listen(int listen_fd);
+  // Starts accepting on `listen_fd` (a socket bound for this shard); `implicit_tls`: the
+  // smtps listeners (RFC 8314).
+  void listen(int listen_fd, bool implicit_tls);
   // Shutdown: idle sessions get 421 and close now, busy ones after their transaction;
   // with force, every session closes at once.
   void drain(bool force);
@@ -76,8 +79,7 @@ class service {
   auth::wait_timers login_waits_;
   util::block_pool carry_pool_;
   body_budget budget_;
-  net::acceptor acceptor_;
-  std::vector<int> listen_fds_;
+  net::listener_set listeners_;
   net::session_registry<session> sessions_;
   bool draining_ = false;
   uint32_t queue_counter_;

@@ -74,6 +74,10 @@ class session final : public net::connection, private store::delivery_listener {
   void command_rcpt(std::string_view argument);
   void command_data(std::string_view argument);
   void command_auth(std::string_view argument);
+  void command_starttls(std::string_view argument);
+  bool starttls_offered() const;
+  bool auth_offered() const;
+  void on_tls_established() override;
   void sasl_response(std::string_view line);
   void check_password(auth::credentials offered);
   void password_checked(const auth::login_result& result);
