@@ -1,6 +1,5 @@
 #include "mailwing/auth/failure_table.hh"
 
-#include <arpa/inet.h>
 #include <sodium.h>
 
 #include <algorithm>
@@ -28,26 +27,6 @@ size_t failure_table::client_hash::operator()(const client& who) const {
   static_assert(sizeof(value) <= sizeof(out));
   std::memcpy(&value, out, sizeof(value));
   return value;
-}
-
-failure_table::client failure_table::client_of(std::string_view peer_address) {
-  client who;
-  std::string text(peer_address);
-  in_addr v4{};
-  if (inet_pton(AF_INET, text.c_str(), &v4) == 1) {
-    // Tagged so that no IPv6 prefix means the same key.
-    who.bytes[0] = 4;
-    std::memcpy(who.bytes.data() + 12, &v4, sizeof(v4));
-    return who;
-  }
-  in6_addr v6{};
-  if (inet_pton(AF_INET6, text.c_str(), &v6) == 1) {
-    who.bytes[0] = 6;
-    std::memcpy(who.bytes.data() + 8, v6.s6_addr, 8);  // the /64
-    return who;
-  }
-  // Not an address (a Unix socket, say): all such clients count as one.
-  return who;
 }
 
 uint64_t failure_table::delay_ms(uint32_t failures) {

@@ -37,11 +37,11 @@ login_guard::~login_guard() {
   disarm_timer();
 }
 
-void login_guard::check(std::string_view peer_address, credentials offered, callback done) {
+void login_guard::check(const net::peer_address& peer, credentials offered, callback done) {
   assert(state_ == state::idle);
-  client_ = failure_table::client_of(peer_address);
+  client_ = failure_table::client{peer.key};
   login_ = offered.login;
-  peer_address_ = peer_address;
+  peer_address_ = peer.text();
   pending_ = auth_.prepare(std::move(offered));
   done_ = std::move(done);
   state_ = state::waiting;

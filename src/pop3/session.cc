@@ -290,7 +290,7 @@ void session::check_password(auth::credentials offered) {
   phase_ = phase::checking;
   disarm_timer();
   hold();
-  login_.check(peer_address(), std::move(offered), [this](const auth::login_result& result) {
+  login_.check(peer(), std::move(offered), [this](const auth::login_result& result) {
     if (!closing()) {
       phase_ = phase::authorization;
       login_checked(result);

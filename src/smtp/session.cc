@@ -595,7 +595,7 @@ void session::check_password(auth::credentials offered) {
   phase_ = phase::auth_checking;
   arm_deadline_for_phase();
   hold();
-  login_.check(peer_address(), std::move(offered), [this](const auth::login_result& result) {
+  login_.check(peer(), std::move(offered), [this](const auth::login_result& result) {
     if (!closing()) {
       phase_ = phase::command;
       password_checked(result);

@@ -34,12 +34,11 @@ class failure_table {
   failure_table(const failure_table&) = delete;
   failure_table& operator=(const failure_table&) = delete;
 
+  // Who a login comes from: net::peer_address::key (an IPv4 address, or an IPv6 /64).
   struct client {
     std::array<uint8_t, 16> bytes{};
     bool operator==(const client&) const = default;
   };
-  // The client a peer address ("192.0.2.1", "2001:db8::1") counts as.
-  static client client_of(std::string_view peer_address);
 
   struct admission {
     bool admitted;         // the check may start now; it is counted as running

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "mailwing/auth/authenticator.hh"
+#include "mailwing/net/peer_address.hh"
 #include "mailwing/reactor/shard.hh"
 #include "mailwing/reactor/timer_list.hh"
 #include "mailwing/store/directory.hh"
@@ -70,7 +71,7 @@ class login_guard final : private reactor::timer_entry {
 
   // Checks `offered` for a client at `peer_address` (which must outlive the check: the
   // session's own); `done` gets the result. A failure is logged.
-  void check(std::string_view peer_address, credentials offered, callback done);
+  void check(const net::peer_address& peer, credentials offered, callback done);
   // A check still waiting for its turn ends now with `cancelled` (the session is closing);
   // one that runs already finishes as usual.
   void cancel();
@@ -102,7 +103,7 @@ class login_guard final : private reactor::timer_entry {
   uint64_t last_end_ms_ = 0;  // when this session's last check ended
   authenticator::prepared_check pending_;
   std::string login_;             // of the pending check, for the log
-  std::string_view peer_address_;  // of the pending check, for the log
+  std::string_view peer_address_;  // of the pending check, for the log (the connection's)
   callback done_;
 };
 

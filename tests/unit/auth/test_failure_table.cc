@@ -1,13 +1,31 @@
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <gtest/gtest.h>
 
 #include <string>
 
 #include "mailwing/auth/failure_table.hh"
+#include "mailwing/net/peer_address.hh"
 
 namespace mailwing::auth {
 namespace {
 
 using client = failure_table::client;
+
+// The client a connection from `text` counts as (net::peer_address makes the key).
+client client_of(const std::string& text) {
+  sockaddr_storage address{};
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&address);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&address);
+  if (inet_pton(AF_INET, text.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+  } else {
+    EXPECT_EQ(inet_pton(AF_INET6, text.c_str(), &v6->sin6_addr), 1) << text;
+    v6->sin6_family = AF_INET6;
+  }
+  return client{net::peer_address_from(address).key};
+}
 
 TEST(FailureTable, DelaysDoubleFromOneSecondUpToThirty) {
   EXPECT_EQ(failure_table::delay_ms(0), 0u);
@@ -21,19 +39,20 @@ TEST(FailureTable, DelaysDoubleFromOneSecondUpToThirty) {
 }
 
 TEST(FailureTable, ClientsAreIpv4AddressesAndIpv6Slash64s) {
-  EXPECT_EQ(failure_table::client_of("192.0.2.1"), failure_table::client_of("192.0.2.1"));
-  EXPECT_NE(failure_table::client_of("192.0.2.1"), failure_table::client_of("192.0.2.2"));
-  EXPECT_EQ(failure_table::client_of("2001:db8:1:2::1"), failure_table::client_of("2001:db8:1:2:ffff::9"));
-  EXPECT_NE(failure_table::client_of("2001:db8:1:2::1"), failure_table::client_of("2001:db8:1:3::1"));
-  // An IPv4 address and an IPv6 prefix with the same bytes are different clients.
-  EXPECT_NE(failure_table::client_of("0.0.0.0"), failure_table::client_of("::"));
-  EXPECT_NE(failure_table::client_of("::ffff:192.0.2.1"), failure_table::client_of("192.0.2.1"));
+  EXPECT_EQ(client_of("192.0.2.1"), client_of("192.0.2.1"));
+  EXPECT_NE(client_of("192.0.2.1"), client_of("192.0.2.2"));
+  EXPECT_EQ(client_of("2001:db8:1:2::1"), client_of("2001:db8:1:2:ffff::9"));
+  EXPECT_NE(client_of("2001:db8:1:2::1"), client_of("2001:db8:1:3::1"));
+  // An IPv4 host is one client however it connects (v4-mapped over IPv6 or not), and
+  // no IPv6 prefix stands for it.
+  EXPECT_NE(client_of("0.0.0.0"), client_of("::"));
+  EXPECT_EQ(client_of("::ffff:192.0.2.1"), client_of("192.0.2.1"));
 }
 
 TEST(FailureTable, OneCheckAtATimePerClient) {
   failure_table table;
-  client a = failure_table::client_of("192.0.2.1");
-  client b = failure_table::client_of("192.0.2.2");
+  client a = client_of("192.0.2.1");
+  client b = client_of("192.0.2.2");
   EXPECT_TRUE(table.try_start(a, 1000).admitted);
   failure_table::admission second = table.try_start(a, 1000);
   EXPECT_FALSE(second.admitted);
@@ -47,7 +66,7 @@ TEST(FailureTable, OneCheckAtATimePerClient) {
 
 TEST(FailureTable, ChecksAreSpacedByRecentFailures) {
   failure_table table;
-  client a = failure_table::client_of("198.51.100.7");
+  client a = client_of("198.51.100.7");
   uint64_t now = 50000;
   for (uint32_t failures = 1; failures <= 8; ++failures) {
     ASSERT_TRUE(table.try_start(a, now).admitted) << failures;
@@ -68,7 +87,7 @@ TEST(FailureTable, ChecksAreSpacedByRecentFailures) {
 
 TEST(FailureTable, FailuresAreForgottenAfterAQuietSpell) {
   failure_table table;
-  client a = failure_table::client_of("203.0.113.9");
+  client a = client_of("203.0.113.9");
   uint64_t now = 1000;
   for (int i = 0; i < 5; ++i) {
     ASSERT_TRUE(table.try_start(a, now).admitted);
@@ -88,7 +107,7 @@ TEST(FailureTable, FailuresAreForgottenAfterAQuietSpell) {
 // little behind must not see a failure recorded "in the future" as long forgotten.
 TEST(FailureTable, ALaggingClockForgetsNothing) {
   failure_table table;
-  client a = failure_table::client_of("203.0.113.10");
+  client a = client_of("203.0.113.10");
   ASSERT_TRUE(table.try_start(a, 100000).admitted);
   table.finish(a, 100000, true);
   EXPECT_FALSE(table.try_start(a, 99998).admitted);
@@ -105,12 +124,12 @@ TEST(FailureTable, BoundedUnderAFloodOfAddresses) {
   for (size_t i = 0; i < total; ++i) {
     std::string address = "10." + std::to_string(i >> 16 & 255) + "." + std::to_string(i >> 8 & 255) + "." +
                           std::to_string(i & 255);
-    client who = failure_table::client_of(address);
+    client who = client_of(address);
     ASSERT_TRUE(table.try_start(who, now).admitted) << address;
     table.finish(who, now, true);
     ++now;
   }
-  client last = failure_table::client_of("10." + std::to_string((total - 1) >> 16 & 255) + "." +
+  client last = client_of("10." + std::to_string((total - 1) >> 16 & 255) + "." +
                                          std::to_string((total - 1) >> 8 & 255) + "." +
                                          std::to_string((total - 1) & 255));
   EXPECT_FALSE(table.try_start(last, now).admitted);
